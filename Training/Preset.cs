@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using SimpleTransformer.Inference.Models;
+
+namespace SimpleTransformer.Training;
+
+/// <summary>
+/// A preset file from <c>models/</c>: a <c>model</c> section (a <see cref="ModelConfig"/> whose
+/// <c>vocab_size</c> comes from the tokenizer) and a <c>training</c> section (<see cref="TrainingOptions"/>).
+/// </summary>
+public sealed record Preset(JsonObject Model, TrainingOptions Training)
+{
+    /// <summary>Reads a preset file; errors name the file and the field.</summary>
+    public static Preset Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Preset not found: '{path}'. The bundled presets are in models/ (for example models/quick.json).", path);
+        }
+
+        try
+        {
+            var root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+                ?? throw new InvalidDataException($"Invalid preset '{path}': expected a JSON object with 'model' and 'training'.");
+            var model = root["model"] as JsonObject
+                ?? throw new InvalidDataException($"Invalid preset '{path}': the 'model' object is missing.");
+            var training = root["training"]?.Deserialize<TrainingOptions>() ?? new TrainingOptions();
+            return new Preset(model, training);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"Invalid preset '{path}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Builds the validated model configuration for a tokenizer of <paramref name="vocabSize"/> ids.</summary>
+    public ModelConfig ModelConfigFor(int vocabSize)
+    {
+        var model = (JsonObject)Model.DeepClone();
+        model["vocab_size"] = vocabSize;
+        return ModelConfig.FromJson(model.ToJsonString(), "preset 'model' section");
+    }
+}

@@ -1,0 +1,78 @@
+using System.CommandLine;
+using SimpleTransformer.Inference;
+using SimpleTransformer.Inference.Models;
+using SimpleTransformer.Inference.Tokenization;
+using SimpleTransformer.Training.Trainer;
+
+namespace SimpleTransformer.Training;
+
+/// <summary>The <c>SimpleTransformer.Training</c> command line.</summary>
+internal static class Program
+{
+    private static int Main(string[] args)
+    {
+        var preset = new Option<FileInfo?>("--preset") { Description = "Model and training preset (JSON), for example models/quick.json. Required for a new run." };
+        var corpus = new Option<FileInfo?>("--corpus") { Description = "UTF-8 training text; blank lines separate documents. Default for a new run: data/brown-sample.txt." };
+        var output = new Option<DirectoryInfo>("--output") { Description = "Run directory for checkpoints and metrics.", Required = true };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the newest checkpoint in --output." };
+        var threads = new Option<int?>("--threads") { Description = "TorchSharp intra-op threads (default: LibTorch's choice, usually the core count)." };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Override the preset's max_steps (optimizer steps)." };
+        var stopAfter = new Option<long?>("--stop-after") { Description = "Stop after this step without changing the schedule (the run can be resumed)." };
+
+        var train = new Command("train", "Train a model on a text corpus and write checkpoints to --output.")
+        {
+            preset, corpus, output, resume, threads, maxSteps, stopAfter,
+        };
+        train.SetAction(parse => Guard(() =>
+        {
+            Preset? loaded = null;
+            if (parse.GetValue(preset) is FileInfo presetFile)
+            {
+                loaded = Preset.Load(presetFile.FullName);
+                if (parse.GetValue(maxSteps) is int steps)
+                {
+                    loaded = loaded with { Training = loaded.Training with { MaxSteps = steps } };
+                }
+            }
+            else if (!parse.GetValue(resume))
+            {
+                throw new ArgumentException("A new run needs --preset (for example --preset models/quick.json), or pass --resume to continue a run.");
+            }
+
+            bool isResume = parse.GetValue(resume);
+            string? corpusPath = parse.GetValue(corpus)?.FullName ?? (isResume ? null : Path.GetFullPath("data/brown-sample.txt"));
+            var request = new TrainRequest
+            {
+                RunDirectory = parse.GetValue(output)!.FullName,
+                CorpusPath = corpusPath,
+                Preset = loaded,
+                Resume = isResume,
+                Threads = parse.GetValue(threads),
+                StopAfterStep = parse.GetValue(stopAfter),
+            };
+            var result = Trainer.Trainer.Run(request, Console.WriteLine);
+            Console.WriteLine($"final checkpoint: {result.LastCheckpoint}");
+        }));
+
+        var root = new RootCommand("Train SimpleTransformer language models with TorchSharp.") { train };
+        return root.Parse(args).Invoke();
+    }
+
+    /// <summary>Runs a command body and turns expected failures into one error line and exit code 1.</summary>
+    private static int Guard(Action body)
+    {
+        try
+        {
+            body();
+            return 0;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or IOException or InvalidDataException
+            or InvalidModelConfigException or InvalidTokenizerException or InvalidCheckpointException or NonFiniteLossException
+            or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            if (Environment.GetEnvironmentVariable("SIMPLE_TRANSFORMER_TRACE") == "1") Console.Error.WriteLine(e);
+            return 1;
+        }
+    }
+}
