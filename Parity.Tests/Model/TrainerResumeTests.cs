@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using SimpleTransformer.Parity.Tests.Export;
+using SimpleTransformer.Training;
+using SimpleTransformer.Training.Trainer;
+
+namespace SimpleTransformer.Parity.Tests.Model;
+
+[TestClass]
+public sealed class TrainerResumeTests
+{
+    /// <summary>A 2-layer model with dropout, so resuming must also restore the random state of every step.</summary>
+    private static Preset TinyPreset(int maxSteps) => new(
+        new JsonObject
+        {
+            ["hidden_size"] = 32,
+            ["num_hidden_layers"] = 2,
+            ["num_attention_heads"] = 2,
+            ["intermediate_size"] = 64,
+            ["max_position_embeddings"] = 32,
+            ["hidden_dropout"] = 0.1,
+            ["attention_dropout"] = 0.1,
+        },
+        new TrainingOptions
+        {
+            BatchSize = 4,
+            SequenceLength = 32,
+            MaxSteps = maxSteps,
+            WarmupSteps = 3,
+            LogInterval = 2,
+            EvalInterval = 4,
+            EvalBatches = 2,
+            CheckpointInterval = 4,
+            KeepLast = 2,
+        });
+
+    private static string WriteCorpus(string directory)
+    {
+        var documents = Training.Data.Corpus.SplitDocuments(File.ReadAllText(RepositoryFiles.Get("data/brown-sample.txt")));
+        string path = Path.Combine(directory, "corpus.txt");
+        File.WriteAllText(path, string.Join("\n\n", documents.Take(20).Select(d => d[..Math.Min(d.Length, 3000)])));
+        return path;
+    }
+
+    [TestMethod]
+    public void InterruptedAndResumedRun_RepeatsLossesOfUninterruptedRun()
+    {
+        using var scratch = new ScratchDirectory("resume");
+        string corpus = WriteCorpus(scratch.Path);
+        var log = new List<string>();
+
+        var whole = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "whole"), CorpusPath = corpus, Preset = TinyPreset(10) }, log.Add);
+        string interruptedDirectory = Path.Combine(scratch.Path, "interrupted");
+        var first = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, CorpusPath = corpus, Preset = TinyPreset(10), StopAfterStep = 6 }, log.Add);
+        var resumed = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, Resume = true }, log.Add);
+
+        CollectionAssert.AreEqual(whole.Losses.Take(6).ToList(), first.Losses.ToList(), "the first 6 steps");
+        CollectionAssert.AreEqual(whole.Losses.Skip(6).ToList(), resumed.Losses.ToList(), "steps 7 to 10 after resuming");
+        Assert.AreEqual(whole.ValidationLoss, resumed.ValidationLoss);
+        Assert.IsTrue(Directory.Exists(Path.Combine(interruptedDirectory, "checkpoint-000010")));
+        Assert.IsTrue(Directory.Exists(Path.Combine(interruptedDirectory, "best")));
+        Assert.IsFalse(Directory.EnumerateDirectories(interruptedDirectory, "*.tmp").Any(), "no temporary directory is left behind");
+    }
+
+    [TestMethod]
+    public void Training_ReducesLoss()
+    {
+        using var scratch = new ScratchDirectory("learns");
+        string corpus = WriteCorpus(scratch.Path);
+
+        var result = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "run"), CorpusPath = corpus, Preset = TinyPreset(40) }, _ => { });
+
+        double early = result.Losses.Take(3).Average(l => l.Loss);
+        double late = result.Losses.TakeLast(3).Average(l => l.Loss);
+        Assert.IsLessThan(early - 0.5, late, $"loss went from {early:F3} to {late:F3}");
+    }
+
+    [TestMethod]
+    public void NewRun_IntoDirectoryWithCheckpoints_IsRejected()
+    {
+        using var scratch = new ScratchDirectory("existing");
+        string corpus = WriteCorpus(scratch.Path);
+        string run = Path.Combine(scratch.Path, "run");
+        Trainer.Run(new TrainRequest { RunDirectory = run, CorpusPath = corpus, Preset = TinyPreset(4) }, _ => { });
+
+        var error = Assert.ThrowsExactly<InvalidOperationException>(() =>
+            Trainer.Run(new TrainRequest { RunDirectory = run, CorpusPath = corpus, Preset = TinyPreset(4) }, _ => { }));
+
+        StringAssert.Contains(error.Message, "--resume");
+        Assert.IsTrue(Directory.Exists(Path.Combine(run, "checkpoint-000004")), "the existing checkpoint is kept");
+    }
+}
