@@ -3,7 +3,7 @@ namespace SimpleTransformer.Parity.Tests.Model;
 /// <summary>Locates files of the repository from the test output directory.</summary>
 internal static class RepositoryFiles
 {
-    /// <summary>The directory that holds <c>SimpleTransformer.sln</c>.</summary>
+    /// <summary>The directory that contains <c>SimpleTransformer.sln</c>.</summary>
     public static string Root { get; } = FindRoot();
 
     /// <summary>Returns the full path of <paramref name="relativePath"/> under the repository root.</summary>
