@@ -22,5 +22,5 @@ dotnet Export/bin/Release/net10.0/SimpleTransformer.Export.dll "$checkpoint" --o
 
 echo "== generate with ONNX Runtime"
 dotnet samples/Generate/bin/Release/net10.0/generate.dll --model "$run/onnx" \
-  --prompt "The jury said" --max-new-tokens 300 --temperature 0.8 --top-k 40 --seed 1
+  --prompt "The jury said" --max-new-tokens 100 --temperature 0.8 --top-k 40 --seed 1
 echo
