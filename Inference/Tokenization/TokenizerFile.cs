@@ -18,16 +18,35 @@ public static class TokenizerFile
             throw new FileNotFoundException($"Tokenizer not found: '{path}'. Pass a checkpoint or exported model directory.", path);
         }
 
-        return Parse(File.ReadAllText(path), path);
+        return Parse(File.ReadAllBytes(path), path);
     }
 
     /// <summary>Parses tokenizer JSON; <paramref name="source"/> names the origin in errors.</summary>
     public static ITextTokenizer Parse(string json, string source = FileName)
     {
+        byte[] utf8;
+        try
+        {
+            utf8 = StrictJson.ToUtf8(json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidTokenizerException($"Invalid tokenizer file '{source}': {e.Message}", e);
+        }
+
+        return Parse(utf8, source);
+    }
+
+    /// <summary>
+    /// Parses the UTF-8 bytes of a tokenizer file (a leading byte order mark is skipped); <paramref name="source"/>
+    /// names the origin in errors. Every failure is an <see cref="InvalidTokenizerException"/>.
+    /// </summary>
+    public static ITextTokenizer Parse(ReadOnlySpan<byte> utf8, string source = FileName)
+    {
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject
+            root = StrictJson.Parse(utf8) as JsonObject
                 ?? throw new InvalidTokenizerException($"Invalid tokenizer file '{source}': expected a JSON object.");
         }
         catch (JsonException e)
@@ -39,6 +58,7 @@ public static class TokenizerFile
         return kind switch
         {
             "char" => CharTokenizer.FromJson(root, source),
+            "gpt2" => Gpt2Tokenizer.FromJson(root, source),
             _ => throw new InvalidTokenizerException(
                 $"Invalid tokenizer file '{source}': 'type' is {root["type"]?.ToJsonString() ?? "missing"}, expected \"char\" or \"gpt2\"."),
         };

@@ -5,7 +5,9 @@ using SimpleTransformer.Training.Trainer;
 
 namespace SimpleTransformer.Parity.Tests.Model;
 
+/// <remarks>Not parallel: the trainer seeds LibTorch's process-wide generator, which tests running beside it would draw from.</remarks>
 [TestClass]
+[DoNotParallelize]
 public sealed class TrainerResumeTests
 {
     /// <summary>A 2-layer model with dropout, so resuming must also restore the random state of every step.</summary>

@@ -61,7 +61,8 @@ internal sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheck
 
         set_rng_state(currentRng);
         var gradInput = input.grad!.detach().clone();
-        return [gradInput, null!];
+        // One gradient per argument of apply: x, layer, bias and the rotary tables; only x receives one.
+        return [gradInput, null!, null!, null!];
     }
 
     private static (Tensor, Tensor)? ToPair(Tensor[] rotary) => rotary.Length == 2 ? (rotary[0], rotary[1]) : null;

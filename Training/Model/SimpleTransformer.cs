@@ -112,6 +112,9 @@ public sealed class SimpleTransformer : nn.Module
         using var scope = NewDisposeScope();
         long batch = inputIds.shape[0], tokens = inputIds.shape[1];
 
+        // The fixed tables and the attention bias are built in fp32 and cast to the weights' dtype, so a bf16 copy of
+        // the model computes in bf16 throughout. TorchSharp 0.107.0's Module.to(dtype) leaves these
+        // non-persistent buffers fp32.
         var x = token_embedding.forward(inputIds);                                        // [B, T, C]
         if (position_embedding is not null)
         {
@@ -120,7 +123,7 @@ public sealed class SimpleTransformer : nn.Module
         else if (Config.PositionEmbedding == PositionEmbedding.Sinusoidal)
         {
             var table = get_buffer("sinusoidal_table");
-            x = x + table.index_select(0, positionIds.flatten()).view(batch, tokens, -1); // [B, T, C]
+            x = x + table.index_select(0, positionIds.flatten()).view(batch, tokens, -1).to(x.dtype); // [B, T, C]
         }
 
         x = embedding_dropout.forward(x);
@@ -129,12 +132,12 @@ public sealed class SimpleTransformer : nn.Module
         if (Config.PositionEmbedding == PositionEmbedding.Rotary)
         {
             var flat = positionIds.flatten();
-            var cos = get_buffer("rotary_cos").index_select(0, flat).view(batch, 1, tokens, -1); // [B, 1, T, D/2]
-            var sin = get_buffer("rotary_sin").index_select(0, flat).view(batch, 1, tokens, -1); // [B, 1, T, D/2]
+            var cos = get_buffer("rotary_cos").index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
+            var sin = get_buffer("rotary_sin").index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
             rotary = (cos, sin);
         }
 
-        var bias = PositionTables.AttentionBias(Config, attentionMask, tokens);           // [B, 1 or H, T, S]
+        var bias = PositionTables.AttentionBias(Config, attentionMask, tokens).to(x.dtype); // [B, 1 or H, T, S]
         var presents = new LayerCache[layers.Count];
         for (int i = 0; i < layers.Count; i++)
         {

@@ -1,13 +1,14 @@
 // Dimension letters: B batch, T tokens, V vocabulary.
 using System.Diagnostics;
 using System.Globalization;
-using System.Text.Json;
 using SimpleTransformer.Inference;
 using SimpleTransformer.Inference.Models;
 using SimpleTransformer.Inference.Tokenization;
 using SimpleTransformer.Training.Checkpoints;
 using SimpleTransformer.Training.Data;
+using SimpleTransformer.Training.Logging;
 using SimpleTransformer.Training.Optimization;
+using SimpleTransformer.Training.Precision;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -34,6 +35,9 @@ public sealed record TrainRequest
 
     /// <summary>Intra-op threads for TorchSharp; null keeps LibTorch's default.</summary>
     public int? Threads { get; init; }
+
+    /// <summary>Replaces the precision of the preset or of the resumed run; null keeps it.</summary>
+    public TrainingPrecision? Precision { get; init; }
 }
 
 /// <summary>The outcome of a training run.</summary>
@@ -48,13 +52,18 @@ public sealed class NonFiniteLossException(string message) : Exception(message);
 
 /// <summary>
 /// Trains a <see cref="Model.SimpleTransformer"/> with AdamW, warmup and decay, gradient accumulation and clipping,
-/// periodic validation and atomic checkpoints. Every batch and dropout mask depends only on the seed and the step,
-/// so a resumed run repeats the losses of an uninterrupted one on the same thread count.
+/// periodic validation and atomic checkpoints, in fp32 or in bf16 with fp32 master weights. Every batch and dropout
+/// mask depends only on the seed and the step, so a resumed run repeats the losses of an uninterrupted one on the
+/// same thread count. Besides checkpoints, the run directory receives <c>metrics.jsonl</c> and <c>loss.png</c>.
 /// </summary>
 public static class Trainer
 {
-    /// <summary>Runs training and reports through <paramref name="log"/> (text lines) and <paramref name="progress"/>.</summary>
-    public static TrainingResult Run(TrainRequest request, Action<string> log, Action<TrainingProgress>? progress = null)
+    /// <summary>Runs training and reports through callbacks.</summary>
+    /// <param name="request">What to train.</param>
+    /// <param name="log">Receives the start-up summary, one fixed-format line per logging step and other notices.</param>
+    /// <param name="progress">Receives the values of each logging step.</param>
+    /// <param name="stepCompleted">Receives the steps completed and the last step of this run after every optimizer step.</param>
+    public static TrainingResult Run(TrainRequest request, Action<string> log, Action<TrainingProgress>? progress = null, Action<long, long>? stepCompleted = null)
     {
         if (request.Threads is int threads)
         {
@@ -63,7 +72,8 @@ public static class Trainer
 
         var store = new CheckpointStore(request.RunDirectory);
         var start = LoadStart(request, store);
-        var options = start.State.Training.Validate(start.Config.MaxPositions);
+        var options = start.State.Training with { Precision = request.Precision ?? start.State.Training.Precision };
+        options.Validate(start.Config.MaxPositions);
         var corpus = Corpus.Load(start.State.Corpus);
         var trainBatches = new BatchSampler(corpus.Train, start.Tokenizer, options.DataMode, options.BatchSize, options.SequenceLength, options.Seed, "training");
         var validationBatches = new BatchSampler(corpus.Validation, start.Tokenizer, options.DataMode, options.BatchSize, options.SequenceLength, options.Seed, "validation");
@@ -81,11 +91,15 @@ public static class Trainer
             optimizer.LoadState(start.OptimizerState, start.State.Step, start.Directory!);
         }
 
+        using var bf16 = options.Precision == TrainingPrecision.Bf16 ? new Bf16WorkingCopy(model) : null;
+
         LogSummary(log, start, options, model, corpus, trainBatches, validationBatches, request.Threads);
         Directory.CreateDirectory(request.RunDirectory);
-        string metricsPath = Path.Combine(request.RunDirectory, "metrics.jsonl");
+        string metricsPath = Path.Combine(request.RunDirectory, MetricsFile.FileName);
+        string plotPath = Path.Combine(request.RunDirectory, LossPlot.FileName);
+        bool plotting = true;
 
-        var state = start.State;
+        var state = start.State with { Training = options };
         long lastStep = Math.Min(options.MaxSteps, request.StopAfterStep ?? long.MaxValue);
         var losses = new List<(long, double)>();
         var clock = Stopwatch.StartNew();
@@ -100,7 +114,8 @@ public static class Trainer
         for (long step = state.Step; step < lastStep; step++)
         {
             double lr = LearningRateSchedule.At(options, step);
-            var (loss, gradNorm, tokens) = TrainStep(model, optimizer, trainBatches, options, step, lr, parameters);
+            var microBatches = Enumerable.Range(0, options.GradientAccumulationSteps).Select(m => trainBatches.Sample(step, m)).ToList();
+            var (loss, gradNorm, tokens) = TrainStep(model, bf16, optimizer, microBatches, options, step, lr, parameters);
             losses.Add((step + 1, loss));
             windowLoss += loss;
             windowSteps++;
@@ -122,16 +137,7 @@ public static class Trainer
                     windowTokens / Math.Max(1e-9, window.Elapsed.TotalSeconds), clock.Elapsed, gradNorm);
                 log(line.ToLogLine());
                 progress?.Invoke(line);
-                File.AppendAllText(metricsPath, JsonSerializer.Serialize(new
-                {
-                    step = line.Step,
-                    train_loss = line.TrainLoss,
-                    validation_loss = line.ValidationLoss,
-                    learning_rate = line.LearningRate,
-                    grad_norm = line.GradNorm,
-                    tokens_per_second = line.TokensPerSecond,
-                    elapsed_seconds = line.Elapsed.TotalSeconds,
-                }) + "\n");
+                MetricsFile.Append(metricsPath, MetricsRecord.From(line));
                 window.Restart();
                 windowTokens = 0;
                 windowLoss = 0;
@@ -148,27 +154,36 @@ public static class Trainer
 
                 lastCheckpoint = store.Save(start.Config, start.Tokenizer, ModelWeights.ToNamedTensors(model), optimizer, state, options.KeepLast, isBest);
                 log($"saved checkpoint {lastCheckpoint}");
+                plotting = plotting && TryWritePlot(metricsPath, plotPath, log);
             }
+
+            stepCompleted?.Invoke(step + 1, lastStep);
         }
 
         return new TrainingResult(request.RunDirectory, lastCheckpoint, losses, lastValidation);
     }
 
-    /// <summary>Runs one optimizer step over all micro-batches; returns the loss, the gradient norm and the tokens scored.</summary>
-    private static (double Loss, double GradNorm, long Tokens) TrainStep(Model.SimpleTransformer model, AdamW optimizer, BatchSampler batches, TrainingOptions options, long step, double lr, List<TorchSharp.Modules.Parameter> parameters)
+    /// <summary>
+    /// Runs one optimizer step over <paramref name="microBatches"/>; returns the loss, the gradient norm and the tokens
+    /// scored. With <paramref name="bf16"/>, the passes run on the bf16 copy and its gradients are added to the fp32
+    /// master gradients after each micro-batch. The master gradients are released (set to none) at the end.
+    /// </summary>
+    internal static (double Loss, double GradNorm, long Tokens) TrainStep(Model.SimpleTransformer model, Bf16WorkingCopy? bf16, AdamW optimizer, IReadOnlyList<Batch> microBatches, TrainingOptions options, long step, double lr, IReadOnlyList<TorchSharp.Modules.Parameter> parameters)
     {
         using var scope = NewDisposeScope();
         manual_seed(unchecked(options.Seed * 1_000_003L + step));
-        model.train();
+        bf16?.CopyWeightsFromMaster();
+        var compute = bf16?.Model ?? model;
+        compute.train();
 
-        var micro = Enumerable.Range(0, options.GradientAccumulationSteps).Select(m => batches.Sample(step, m)).ToList();
-        long scored = micro.Sum(b => b.ScoredTokens);
+        long scored = microBatches.Sum(b => b.ScoredTokens);
         double total = 0;
-        foreach (var batch in micro)
+        foreach (var batch in microBatches)
         {
             using var microScope = NewDisposeScope();
-            var loss = Loss(model, batch, scored, options.DataMode);
+            var loss = Loss(compute, batch, scored, options.DataMode);
             loss.backward();
+            bf16?.AddGradientsToMaster();
             total += loss.item<float>();
         }
 
@@ -184,13 +199,16 @@ public static class Trainer
         return (total, gradNorm, scored);
     }
 
-    /// <summary>Returns the summed cross-entropy of one micro-batch divided by <paramref name="scoredInStep"/>, ignoring padding.</summary>
+    /// <summary>
+    /// Returns the summed cross-entropy of one micro-batch divided by <paramref name="scoredInStep"/>, ignoring padding.
+    /// The logits are cast to fp32 first, so a bf16 model's loss and its softmax are computed in fp32.
+    /// </summary>
     internal static Tensor Loss(Model.SimpleTransformer model, Batch batch, long scoredInStep, DataMode mode)
     {
         var inputIds = tensor(batch.InputIds, [batch.Rows, batch.Tokens]);                   // [B, T]
         var targets = tensor(batch.Targets, [batch.Rows * batch.Tokens]);                    // [B·T]
         var mask = mode == DataMode.Documents ? tensor(batch.AttentionMask, [batch.Rows, batch.Tokens]) : null;
-        var logits = model.forward(inputIds, mask);                                           // [B, T, V]
+        var logits = model.forward(inputIds, mask).to(float32);                              // [B, T, V]
         var sum = F.cross_entropy(logits.view(-1, logits.shape[2]), targets, ignore_index: Batch.IgnoreIndex, reduction: nn.Reduction.Sum);
         return sum / scoredInStep;
     }
@@ -223,23 +241,9 @@ public static class Trainer
         {
             string directory = store.Latest ?? throw new InvalidCheckpointException(
                 $"No complete checkpoint in '{request.RunDirectory}' to resume from. Start a new run without --resume.");
-            var config = ModelConfig.Load(directory);
-            var tokenizer = TokenizerFile.Load(directory);
-            if (tokenizer.VocabSize != config.VocabSize)
-            {
-                throw new InvalidCheckpointException(
-                    $"The tokenizer in '{directory}' has {tokenizer.VocabSize} tokens but config.json has vocab_size {config.VocabSize}.");
-            }
-
-            var state = TrainerState.Load(directory);
-            if (request.CorpusPath is not null)
-            {
-                state = state with { Corpus = request.CorpusPath };
-            }
-
-            var weights = Safetensors.Load(Path.Combine(directory, CheckpointStore.WeightsFile));
-            var optimizer = Safetensors.Load(Path.Combine(directory, CheckpointStore.OptimizerFile));
-            return new Start(config, tokenizer, state, directory, weights, optimizer);
+            var checkpoint = TrainingCheckpoint.Load(directory);
+            var state = request.CorpusPath is null ? checkpoint.State : checkpoint.State with { Corpus = request.CorpusPath };
+            return new Start(checkpoint.Config, checkpoint.Tokenizer, state, directory, checkpoint.Weights, checkpoint.OptimizerState);
         }
 
         if (store.Latest is string existing)
@@ -251,10 +255,33 @@ public static class Trainer
         var preset = request.Preset ?? throw new ArgumentException("A new run needs a preset (--preset).");
         string corpusPath = request.CorpusPath ?? throw new ArgumentException("A new run needs a corpus (--corpus).");
         var corpus = Corpus.Load(corpusPath);
-        var charTokenizer = CharTokenizer.FromText(corpus.TrainText);
-        var modelConfig = preset.ModelConfigFor(charTokenizer.VocabSize);
+        ITextTokenizer newTokenizer = preset.Training.Tokenizer == TokenizerKind.Gpt2
+            ? Gpt2Tokenizer.Instance
+            : CharTokenizer.FromText(corpus.TrainText);
+        var modelConfig = preset.ModelConfigFor(newTokenizer.VocabSize);
         preset.Training.Validate(modelConfig.MaxPositions);
-        return new Start(modelConfig, charTokenizer, new TrainerState { Corpus = corpusPath, Training = preset.Training }, null, null, null);
+        return new Start(modelConfig, newTokenizer, new TrainerState { Corpus = corpusPath, Training = preset.Training }, null, null, null);
+    }
+
+    /// <summary>Writes <c>loss.png</c> from <c>metrics.jsonl</c>; returns false after logging one warning when SkiaSharp cannot render here.</summary>
+    private static bool TryWritePlot(string metricsPath, string plotPath, Action<string> log)
+    {
+        var records = MetricsFile.Read(metricsPath);
+        if (records.Count == 0)
+        {
+            return true;
+        }
+
+        try
+        {
+            LossPlot.Write(records, plotPath);
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException)
+        {
+            log($"warning: {LossPlot.FileName} is not written in this run because SkiaSharp's native library failed to load: {e.GetBaseException().Message} Training continues, and {MetricsFile.FileName} contains the same values.");
+            return false;
+        }
     }
 
     private static void LogSummary(Action<string> log, Start start, TrainingOptions options, Model.SimpleTransformer model, Corpus corpus, BatchSampler train, BatchSampler validation, int? threads)
@@ -266,10 +293,13 @@ public static class Trainer
         log(string.Create(CultureInfo.InvariantCulture,
             $"data: '{corpus.Path}' | {corpus.Train.Count} training documents ({train.StreamTokens:N0} tokens), {corpus.Validation.Count} validation documents ({validation.StreamTokens:N0} tokens) | mode {options.DataMode}"));
         log(string.Create(CultureInfo.InvariantCulture,
-            $"training: {options.MaxSteps} steps of {options.BatchSize} x {options.SequenceLength} x {options.GradientAccumulationSteps} = {(long)options.BatchSize * options.SequenceLength * options.GradientAccumulationSteps:N0} tokens/step | lr {options.LearningRate:0.0e+00} warmup {options.WarmupSteps} {options.Decay} | threads {threads ?? get_num_threads()}"));
+            $"training: {options.MaxSteps} steps of {options.BatchSize} x {options.SequenceLength} x {options.GradientAccumulationSteps} = {(long)options.BatchSize * options.SequenceLength * options.GradientAccumulationSteps:N0} tokens/step | lr {options.LearningRate:0.0e+00} warmup {options.WarmupSteps} {options.Decay} | {PrecisionText(options.Precision)} | threads {threads ?? get_num_threads()}"));
         if (start.Directory is not null)
         {
             log($"resuming from '{start.Directory}' at step {start.State.Step}");
         }
     }
+
+    private static string PrecisionText(TrainingPrecision precision) =>
+        precision == TrainingPrecision.Bf16 ? "bf16 passes, fp32 master weights" : "fp32";
 }
