@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using SimpleTransformer.Inference;
 using SimpleTransformer.Inference.Models;
 
 namespace SimpleTransformer.Training;
@@ -11,6 +12,9 @@ namespace SimpleTransformer.Training;
 /// </summary>
 public sealed record Preset(JsonObject Model, TrainingOptions Training)
 {
+    // A misspelt training key would otherwise be ignored and its default used silently.
+    private static readonly JsonSerializerOptions TrainingReadOptions = new() { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
+
     /// <summary>Reads a preset file; errors name the file and the field.</summary>
     public static Preset Load(string path)
     {
@@ -21,11 +25,11 @@ public sealed record Preset(JsonObject Model, TrainingOptions Training)
 
         try
         {
-            var root = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
+            var root = StrictJson.Parse(File.ReadAllBytes(path)) as JsonObject
                 ?? throw new InvalidDataException($"Invalid preset '{path}': expected a JSON object with 'model' and 'training'.");
             var model = root["model"] as JsonObject
                 ?? throw new InvalidDataException($"Invalid preset '{path}': the 'model' object is missing.");
-            var training = root["training"]?.Deserialize<TrainingOptions>() ?? new TrainingOptions();
+            var training = root["training"]?.Deserialize<TrainingOptions>(TrainingReadOptions) ?? new TrainingOptions();
             return new Preset(model, training);
         }
         catch (JsonException e)

@@ -14,6 +14,20 @@ public sealed record NamedTensor(string Name, long[] Shape, float[] Data)
 {
     /// <summary>Number of elements implied by the shape.</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
+
+    /// <summary>Returns the index of the first NaN or infinite value, or -1 when every value is finite.</summary>
+    public long IndexOfNonFinite()
+    {
+        for (long i = 0; i < Data.LongLength; i++)
+        {
+            if (!float.IsFinite(Data[i]))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 }
 
 /// <summary>
@@ -84,7 +98,12 @@ public static class Safetensors
     /// <summary>Reads every tensor of a file; throws <see cref="InvalidCheckpointException"/> naming the file and the problem.</summary>
     public static IReadOnlyDictionary<string, NamedTensor> Load(string path) => LoadWithMetadata(path).Tensors;
 
-    /// <summary>Reads every tensor and the <c>__metadata__</c> map of a file.</summary>
+    /// <summary>
+    /// Reads every tensor and the <c>__metadata__</c> map of a file. The header is checked before any tensor data is
+    /// read: every entry must be F32, its shape must match its byte range, and the byte ranges must cover the data
+    /// section exactly, in order and without gaps or overlaps, as the reference implementation requires. So no array
+    /// larger than the file is allocated, and truncated or padded files are rejected.
+    /// </summary>
     public static (IReadOnlyDictionary<string, NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata) LoadWithMetadata(string path)
     {
         if (!File.Exists(path))
@@ -109,48 +128,91 @@ public static class Safetensors
 
         byte[] headerBytes = new byte[headerLength];
         stream.ReadExactly(headerBytes);
-        JsonObject header;
+        var header = ParseHeader(path, headerBytes);
+
+        long dataStart = 8 + (long)headerLength;
+        long dataLength = fileLength - dataStart;
+        var metadata = ParseMetadata(path, header);
+        var entries = new List<(string Name, long[] Shape, long Begin, long End)>();
+        foreach (var (name, node) in header)
+        {
+            if (name != MetadataKey)
+            {
+                var (shape, begin, end) = ParseEntry(path, name, node, dataLength);
+                entries.Add((name, shape, begin, end));
+            }
+        }
+
+        CheckCoverage(path, entries, dataLength);
+        if (!BitConverter.IsLittleEndian)
+        {
+            throw new PlatformNotSupportedException("Safetensors files are little-endian; big-endian hosts are not supported.");
+        }
+
+        var tensors = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
+        foreach (var (name, shape, begin, end) in entries)
+        {
+            var data = new float[(end - begin) / sizeof(float)];
+            stream.Position = dataStart + begin;
+            stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
+            tensors[name] = new NamedTensor(name, shape, data);
+        }
+
+        return (tensors, metadata);
+    }
+
+    private const string MetadataKey = "__metadata__";
+
+    private static JsonObject ParseHeader(string path, byte[] headerBytes)
+    {
         try
         {
-            header = JsonNode.Parse(headerBytes) as JsonObject ?? throw Invalid(path, "the header is not a JSON object");
+            return StrictJson.Parse(headerBytes) as JsonObject ?? throw Invalid(path, "the header is not a JSON object");
         }
         catch (JsonException e)
         {
             throw Invalid(path, $"the header is not valid JSON ({e.Message})");
         }
+    }
 
-        long dataStart = 8 + (long)headerLength;
-        long dataLength = fileLength - dataStart;
+    private static Dictionary<string, string> ParseMetadata(string path, JsonObject header)
+    {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        var tensors = new Dictionary<string, NamedTensor>(StringComparer.Ordinal);
-        foreach (var (name, node) in header)
+        switch (header[MetadataKey])
         {
-            if (name == "__metadata__")
-            {
-                if (node is JsonObject meta)
+            case null:
+                return metadata;
+            case JsonObject meta:
+                foreach (var (key, value) in meta)
                 {
-                    foreach (var (key, value) in meta)
-                    {
-                        metadata[key] = value?.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : value?.ToJsonString() ?? "";
-                    }
+                    metadata[key] = value?.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : value?.ToJsonString() ?? "";
                 }
 
-                continue;
-            }
+                return metadata;
+            default:
+                throw Invalid(path, $"'{MetadataKey}' is {header[MetadataKey]!.GetValueKind()}, expected an object of strings");
+        }
+    }
 
-            var (shape, begin, end) = ParseEntry(path, name, node, dataLength);
-            var data = new float[(end - begin) / sizeof(float)];
-            stream.Position = dataStart + begin;
-            stream.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));
-            if (!BitConverter.IsLittleEndian)
+    // The reference implementation requires the byte ranges, ordered by start, to tile the data section.
+    private static void CheckCoverage(string path, List<(string Name, long[] Shape, long Begin, long End)> entries, long dataLength)
+    {
+        long expectedBegin = 0;
+        foreach (var (name, _, begin, end) in entries.OrderBy(e => e.Begin).ThenBy(e => e.End))
+        {
+            if (begin != expectedBegin)
             {
-                throw new PlatformNotSupportedException("Safetensors files are little-endian; big-endian hosts are not supported.");
+                string problem = begin < expectedBegin ? "overlaps the previous tensor" : $"leaves a gap after byte {expectedBegin}";
+                throw Invalid(path, $"tensor '{name}' starts at data byte {begin} and {problem} (the header is corrupt)");
             }
 
-            tensors[name] = new NamedTensor(name, shape, data);
+            expectedBegin = end;
         }
 
-        return (tensors, metadata);
+        if (expectedBegin != dataLength)
+        {
+            throw Invalid(path, $"the tensors cover {expectedBegin} data bytes but the file has {dataLength} after the header (the file is truncated, padded or corrupt)");
+        }
     }
 
     private static (long[] Shape, long Begin, long End) ParseEntry(string path, string name, JsonNode? node, long dataLength)
@@ -171,42 +233,48 @@ public static class Safetensors
             throw Invalid(path, $"tensor '{name}' lacks a 'shape' array or a two-element 'data_offsets' array");
         }
 
-        long[] shape;
-        long begin, end;
-        try
+        if (!shapeArray.All(IsInteger) || !offsets.All(IsInteger))
         {
-            shape = [.. shapeArray.Select(d => d!.GetValue<long>())];
-            begin = offsets[0]!.GetValue<long>();
-            end = offsets[1]!.GetValue<long>();
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException)
-        {
-            throw Invalid(path, $"tensor '{name}' has a non-integer shape or offset");
+            throw Invalid(path, $"tensor '{name}' has a shape or data_offsets entry that is not an integer");
         }
 
+        long[] shape = [.. shapeArray.Select(d => d!.GetValue<long>())];
+        long begin = offsets[0]!.GetValue<long>();
+        long end = offsets[1]!.GetValue<long>();
+        if (begin < 0 || end < begin || end > dataLength)
+        {
+            throw Invalid(path, $"tensor '{name}' has data_offsets [{begin}, {end}] outside the {dataLength} data bytes (the file may be truncated)");
+        }
+
+        // Every dimension is bounded by the byte count before multiplying, so the product cannot overflow.
+        long bytes = end - begin;
         long elements = 1;
         foreach (long dimension in shape)
         {
-            if (dimension < 0 || (dimension > 0 && elements > long.MaxValue / dimension))
+            if (dimension < 0 || (dimension > 0 && elements > bytes / sizeof(float) / dimension))
             {
-                throw Invalid(path, $"tensor '{name}' has an invalid shape [{string.Join(", ", shape)}]");
+                elements = -1;
+                break;
             }
 
             elements *= dimension;
         }
 
-        if (begin < 0 || end < begin || end > dataLength || end - begin != elements * sizeof(float))
+        if (elements < 0 || elements * sizeof(float) != bytes)
         {
-            throw Invalid(path, $"tensor '{name}' has data_offsets [{begin}, {end}] that do not match shape [{string.Join(", ", shape)}] within {dataLength} data bytes (the file may be truncated)");
+            throw Invalid(path, $"tensor '{name}' has shape [{string.Join(", ", shape)}] but data_offsets [{begin}, {end}] span {bytes} bytes, not 4 bytes per element");
         }
 
         if (elements > Array.MaxLength)
         {
-            throw Invalid(path, $"tensor '{name}' has {elements} elements, more than one managed array holds");
+            throw Invalid(path, $"tensor '{name}' has {elements} elements, more than the maximum array length {Array.MaxLength}");
         }
 
         return (shape, begin, end);
     }
+
+    private static bool IsInteger(JsonNode? node) =>
+        node is JsonValue value && value.GetValueKind() == JsonValueKind.Number && value.TryGetValue<long>(out _);
 
     private static void WriteFloats(Stream stream, float[] data)
     {

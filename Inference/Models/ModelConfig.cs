@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 namespace SimpleTransformer.Inference.Models;
 
 /// <summary>How the model learns where each token sits.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<PositionEmbedding>))]
+[JsonConverter(typeof(JsonEnumNameConverter<PositionEmbedding>))]
 public enum PositionEmbedding
 {
     /// <summary>A trained table added to the token embeddings (GPT-2).</summary>
@@ -21,7 +21,7 @@ public enum PositionEmbedding
 }
 
 /// <summary>Where each LayerNorm sits relative to its residual connection.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<NormPosition>))]
+[JsonConverter(typeof(JsonEnumNameConverter<NormPosition>))]
 public enum NormPosition
 {
     /// <summary>LayerNorm before each sublayer, inside the residual branch (GPT-2).</summary>
@@ -32,7 +32,7 @@ public enum NormPosition
 }
 
 /// <summary>The feed-forward activation function.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<Activation>))]
+[JsonConverter(typeof(JsonEnumNameConverter<Activation>))]
 public enum Activation
 {
     /// <summary>Exact GELU, <c>x · Φ(x)</c> with the error function.</summary>
@@ -56,22 +56,22 @@ public sealed record ModelConfig
     public const string FileName = "config.json";
 
     /// <summary>Vocabulary size, V.</summary>
-    [JsonPropertyName("vocab_size")] public int VocabSize { get; init; }
+    [JsonPropertyName("vocab_size"), JsonRequired] public int VocabSize { get; init; }
 
     /// <summary>Hidden size, C.</summary>
-    [JsonPropertyName("hidden_size")] public int HiddenSize { get; init; }
+    [JsonPropertyName("hidden_size"), JsonRequired] public int HiddenSize { get; init; }
 
     /// <summary>Number of transformer layers.</summary>
-    [JsonPropertyName("num_hidden_layers")] public int NumLayers { get; init; }
+    [JsonPropertyName("num_hidden_layers"), JsonRequired] public int NumLayers { get; init; }
 
     /// <summary>Number of attention heads, H. Must divide <see cref="HiddenSize"/>.</summary>
-    [JsonPropertyName("num_attention_heads")] public int NumHeads { get; init; }
+    [JsonPropertyName("num_attention_heads"), JsonRequired] public int NumHeads { get; init; }
 
     /// <summary>Feed-forward intermediate size, I.</summary>
-    [JsonPropertyName("intermediate_size")] public int IntermediateSize { get; init; }
+    [JsonPropertyName("intermediate_size"), JsonRequired] public int IntermediateSize { get; init; }
 
     /// <summary>Context length: the most tokens, past and new together, that one sequence may hold.</summary>
-    [JsonPropertyName("max_position_embeddings")] public int MaxPositions { get; init; }
+    [JsonPropertyName("max_position_embeddings"), JsonRequired] public int MaxPositions { get; init; }
 
     /// <summary>Positional scheme.</summary>
     [JsonPropertyName("position_embedding")] public PositionEmbedding PositionEmbedding { get; init; } = PositionEmbedding.Learned;
@@ -103,10 +103,14 @@ public sealed record ModelConfig
     /// <summary>Head size, D = C / H.</summary>
     [JsonIgnore] public int HeadSize => HiddenSize / NumHeads;
 
+    // Reading rejects unknown keys (a misspelt optional key would otherwise fall back to its default silently)
+    // and duplicate keys (which would otherwise let the last one win).
     private static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        AllowDuplicateProperties = false,
     };
 
     /// <summary>
@@ -136,7 +140,23 @@ public sealed record ModelConfig
             "even, because the sinusoidal table interleaves sine and cosine columns");
         Require(HiddenDropout is >= 0 and < 1, "hidden_dropout", HiddenDropout, "in [0, 1)");
         Require(AttentionDropout is >= 0 and < 1, "attention_dropout", AttentionDropout, "in [0, 1)");
+        RequireArraySize("vocab_size", VocabSize, "hidden_size", HiddenSize);
+        RequireArraySize("max_position_embeddings", MaxPositions, "hidden_size", HiddenSize);
+        RequireArraySize("intermediate_size", IntermediateSize, "hidden_size", HiddenSize);
+        RequireArraySize("hidden_size", HiddenSize, "hidden_size", HiddenSize);
         return this;
+    }
+
+    // Weights and position tables are stored in one float[] each (NamedTensor), so no tensor may have more
+    // elements than the maximum managed array length.
+    private static void RequireArraySize(string rowsKey, int rows, string columnsKey, int columns)
+    {
+        long elements = (long)rows * columns;
+        if (elements > Array.MaxLength)
+        {
+            throw new InvalidModelConfigException(
+                $"Invalid model configuration: {rowsKey} × {columnsKey} = {rows} × {columns} = {elements} elements in one tensor, more than the maximum array length {Array.MaxLength}. Lower {rowsKey}.");
+        }
     }
 
     private static void Require(bool condition, string key, object? value, string expected)
@@ -151,16 +171,29 @@ public sealed record ModelConfig
     /// <summary>Serializes the configuration as indented JSON with Hugging Face style keys.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
-    /// <summary>Parses and validates a configuration; <paramref name="source"/> names the origin in errors.</summary>
+    /// <summary>
+    /// Parses and validates a configuration; <paramref name="source"/> names the origin in errors. The keys
+    /// <c>vocab_size</c>, <c>hidden_size</c>, <c>num_hidden_layers</c>, <c>num_attention_heads</c>,
+    /// <c>intermediate_size</c> and <c>max_position_embeddings</c> are required, the others default. Unknown or
+    /// repeated keys and enum values other than the documented strings are rejected. Every failure is an
+    /// <see cref="InvalidModelConfigException"/>.
+    /// </summary>
     public static ModelConfig FromJson(string json, string source = "config.json")
     {
         ModelConfig? config;
         try
         {
-            config = JsonSerializer.Deserialize<ModelConfig>(json, JsonOptions);
+            config = JsonSerializer.Deserialize<ModelConfig>(StrictJson.ToUtf8(json), JsonOptions);
         }
         catch (JsonException e)
         {
+            // Messages of the enum converter carry no JSON path, so the path stored in the exception is appended.
+            string at = e.Path is { Length: > 0 } path && !e.Message.Contains(path, StringComparison.Ordinal) ? $" (at {path})" : "";
+            throw new InvalidModelConfigException($"Invalid model configuration in '{source}': {e.Message}{at}", e);
+        }
+        catch (InvalidOperationException e)
+        {
+            // System.Text.Json raises this for a string it cannot decode, such as an escaped unpaired surrogate.
             throw new InvalidModelConfigException($"Invalid model configuration in '{source}': {e.Message}", e);
         }
 

@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace SimpleTransformer.Inference.Models;
 
 /// <summary>
@@ -47,6 +49,10 @@ public static class TensorLayout
         return list;
     }
 
+    /// <summary>Returns how many tensors the checkpoint of <paramref name="config"/> stores, without listing them.</summary>
+    public static long ExpectedCount(ModelConfig config) =>
+        1 + (config.PositionEmbedding == PositionEmbedding.Learned ? 1 : 0) + 16L * config.NumLayers + 2 + (config.TieWordEmbeddings ? 0 : 1);
+
     /// <summary>
     /// Checks that <paramref name="tensors"/> holds exactly the tensors of <paramref name="config"/> with the
     /// right shapes, and throws <see cref="InvalidCheckpointException"/> naming every missing, extra or
@@ -55,26 +61,63 @@ public static class TensorLayout
     public static void Check(ModelConfig config, IReadOnlyDictionary<string, NamedTensor> tensors, string source)
     {
         var problems = new List<string>();
-        var expected = Expected(config);
-        foreach (var (name, shape) in expected)
+        long expectedCount = ExpectedCount(config);
+        if (expectedCount != tensors.Count)
         {
-            if (!tensors.TryGetValue(name, out var tensor))
-            {
-                problems.Add($"'{name}' is missing");
-            }
-            else if (!tensor.Shape.SequenceEqual(shape))
-            {
-                problems.Add($"'{name}' has shape [{string.Join(", ", tensor.Shape)}], expected [{string.Join(", ", shape)}]");
-            }
+            problems.Add($"config.json describes {expectedCount} tensors but the weights file contains {tensors.Count}");
         }
 
-        var names = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        problems.AddRange(tensors.Keys.Where(k => !names.Contains(k)).Order(StringComparer.Ordinal).Select(k => $"'{k}' is not part of this configuration"));
+        // A damaged num_hidden_layers can describe millions of tensors; list names only when the counts are close.
+        if (expectedCount <= 4L * tensors.Count + 64)
+        {
+            problems.AddRange(NameAndShapeProblems(config, tensors));
+        }
+
         if (problems.Count > 0)
         {
             string shown = string.Join("; ", problems.Take(8)) + (problems.Count > 8 ? $"; and {problems.Count - 8} more" : "");
             throw new InvalidCheckpointException(
                 $"The weights in '{source}' do not match config.json ({config.NumLayers} layers, hidden_size {config.HiddenSize}, vocab_size {config.VocabSize}): {shown}. Use the config.json saved with these weights.");
+        }
+    }
+
+    /// <summary>
+    /// Throws <see cref="InvalidCheckpointException"/> naming the first tensor of <paramref name="tensors"/> that
+    /// contains a NaN or an infinity, with the element index; <paramref name="source"/> names the file.
+    /// </summary>
+    public static void CheckFinite(IEnumerable<NamedTensor> tensors, string source)
+    {
+        foreach (var tensor in tensors)
+        {
+            long index = tensor.IndexOfNonFinite();
+            if (index >= 0)
+            {
+                string value = tensor.Data[index].ToString(CultureInfo.InvariantCulture);
+                throw new InvalidCheckpointException(
+                    $"Tensor '{tensor.Name}' in '{source}' contains {value} at element {index}; every weight must be finite. The run diverged before this checkpoint was written: use an earlier checkpoint.");
+            }
+        }
+    }
+
+    private static IEnumerable<string> NameAndShapeProblems(ModelConfig config, IReadOnlyDictionary<string, NamedTensor> tensors)
+    {
+        var expected = Expected(config);
+        foreach (var (name, shape) in expected)
+        {
+            if (!tensors.TryGetValue(name, out var tensor))
+            {
+                yield return $"'{name}' is missing";
+            }
+            else if (!tensor.Shape.SequenceEqual(shape))
+            {
+                yield return $"'{name}' has shape [{string.Join(", ", tensor.Shape)}], expected [{string.Join(", ", shape)}]";
+            }
+        }
+
+        var names = expected.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (string name in tensors.Keys.Where(k => !names.Contains(k)).Order(StringComparer.Ordinal))
+        {
+            yield return $"'{name}' is not part of this configuration";
         }
     }
 }

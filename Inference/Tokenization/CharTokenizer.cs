@@ -70,12 +70,26 @@ public sealed class CharTokenizer : ITextTokenizer
     /// <summary>Parses the <c>tokens</c> array of a <c>char</c> tokenizer file.</summary>
     internal static CharTokenizer FromJson(JsonObject root, string source)
     {
+        var extra = root.Select(p => p.Key).Where(k => k is not ("type" or "tokens")).ToList();
+        if (extra.Count > 0)
+        {
+            throw new InvalidTokenizerException(
+                $"Invalid tokenizer file '{source}': a \"char\" tokenizer has only the 'type' and 'tokens' fields, found also {string.Join(", ", extra.Select(k => $"'{k}'"))}.");
+        }
+
         if (root["tokens"] is not JsonArray array)
         {
             throw new InvalidTokenizerException($"Invalid tokenizer file '{source}': the 'tokens' array is missing.");
         }
 
+        if (array.Count < SpecialTokens.Length)
+        {
+            throw new InvalidTokenizerException(
+                $"Invalid tokenizer file '{source}': 'tokens' has {array.Count} entries, but the first {SpecialTokens.Length} must be {string.Join(", ", SpecialTokens.Select(t => $"\"{t}\""))}.");
+        }
+
         var tokens = new string[array.Count];
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < array.Count; i++)
         {
             string? token = array[i]?.GetValueKind() == JsonValueKind.String ? array[i]!.GetValue<string>() : null;
@@ -87,6 +101,12 @@ public sealed class CharTokenizer : ITextTokenizer
                 string expected = i < SpecialTokens.Length ? $"'{SpecialTokens[i]}'" : "a single character";
                 throw new InvalidTokenizerException(
                     $"Invalid tokenizer file '{source}': token {i} is {array[i]?.ToJsonString() ?? "null"}, expected {expected}.");
+            }
+
+            if (i >= SpecialTokens.Length && !ids.TryAdd(token!, i))
+            {
+                throw new InvalidTokenizerException(
+                    $"Invalid tokenizer file '{source}': character '{token}' appears twice (ids {ids[token!]} and {i}).");
             }
 
             tokens[i] = token!;

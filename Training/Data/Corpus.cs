@@ -1,3 +1,4 @@
+using System.Text;
 using SimpleTransformer.Inference.Tokenization;
 
 namespace SimpleTransformer.Training.Data;
@@ -35,7 +36,24 @@ public sealed class Corpus
             throw new FileNotFoundException($"Corpus not found: '{path}'. Pass a UTF-8 text file, for example data/brown-sample.txt.", path);
         }
 
-        return FromText(File.ReadAllText(path), path);
+        return FromText(ReadText(path), path);
+    }
+
+    // Reads the file as UTF-8 (or UTF-16/32 when it starts with that byte order mark) and rejects invalid bytes,
+    // which File.ReadAllText would replace with U+FFFD and train on silently.
+    private static string ReadText(string path)
+    {
+        var strictUtf8 = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+        try
+        {
+            using var reader = new StreamReader(path, strictUtf8, detectEncodingFromByteOrderMarks: true);
+            return reader.ReadToEnd();
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new InvalidDataException(
+                $"The corpus '{path}' is not valid UTF-8 text ({e.Message}). Pass a UTF-8 text file, converting it first if needed (for example with iconv).", e);
+        }
     }
 
     /// <summary>Splits <paramref name="text"/> into documents; <paramref name="source"/> names it in errors.</summary>
