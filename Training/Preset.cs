@@ -29,8 +29,7 @@ public sealed record Preset(JsonObject Model, TrainingOptions Training)
                 ?? throw new InvalidDataException($"Invalid preset '{path}': expected a JSON object with 'model' and 'training'.");
             var model = root["model"] as JsonObject
                 ?? throw new InvalidDataException($"Invalid preset '{path}': the 'model' object is missing.");
-            var training = root["training"]?.Deserialize<TrainingOptions>(TrainingReadOptions) ?? new TrainingOptions();
-            return new Preset(model, training);
+            return new Preset(model, ReadTraining(root["training"], path));
         }
         catch (JsonException e)
         {
@@ -44,5 +43,19 @@ public sealed record Preset(JsonObject Model, TrainingOptions Training)
         var model = (JsonObject)Model.DeepClone();
         model["vocab_size"] = vocabSize;
         return ModelConfig.FromJson(model.ToJsonString(), "preset 'model' section");
+    }
+
+    private static TrainingOptions ReadTraining(JsonNode? section, string path)
+    {
+        try
+        {
+            return section?.Deserialize<TrainingOptions>(TrainingReadOptions) ?? new TrainingOptions();
+        }
+        catch (JsonException e)
+        {
+            // The JSON path names the key within the section, for example "$.data_mode".
+            string key = e.Path is { Length: > 2 } jsonPath ? $" at 'training.{jsonPath[2..]}'" : " in the 'training' section";
+            throw new InvalidDataException($"Invalid preset '{path}'{key}: {e.Message}", e);
+        }
     }
 }

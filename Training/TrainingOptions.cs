@@ -1,10 +1,11 @@
 using System.Text.Json.Serialization;
+using SimpleTransformer.Inference.Models;
 using SimpleTransformer.Training.Precision;
 
 namespace SimpleTransformer.Training;
 
 /// <summary>How batches are cut from the corpus.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<DataMode>))]
+[JsonConverter(typeof(JsonEnumNameConverter<DataMode>))]
 public enum DataMode
 {
     /// <summary>Contiguous windows of the token stream (language-model pretraining); no padding.</summary>
@@ -15,7 +16,7 @@ public enum DataMode
 }
 
 /// <summary>The learning-rate decay after warmup.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<DecaySchedule>))]
+[JsonConverter(typeof(JsonEnumNameConverter<DecaySchedule>))]
 public enum DecaySchedule
 {
     /// <summary>Half a cosine from the peak rate down to the minimum rate.</summary>
@@ -26,7 +27,7 @@ public enum DecaySchedule
 }
 
 /// <summary>The tokenizer a new run builds.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TokenizerKind>))]
+[JsonConverter(typeof(JsonEnumNameConverter<TokenizerKind>))]
 public enum TokenizerKind
 {
     /// <summary>One id per distinct character of the training text, plus padding, unknown and end of sequence.</summary>

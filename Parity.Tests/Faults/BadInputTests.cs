@@ -35,6 +35,7 @@ public sealed class BadInputTests
         Training("zero checkpoint_interval", "checkpoint_interval", 0, typeof(ArgumentException), "'checkpoint_interval' is 0"),
         Training("batch_size as string", "batch_size", "16", typeof(InvalidDataException), "preset.json", "batch_size"),
         Training("misspelt training key", "learning_rat", 0.001, typeof(InvalidDataException), "learning_rat"),
+        Training("training enum as number", "data_mode", 1, typeof(InvalidDataException), "data_mode", "\"windows\""),
         Model("heads not dividing hidden", "num_attention_heads", 3, typeof(InvalidModelConfigException), "'num_attention_heads' is 3", "divisor of hidden_size (32)"),
         Model("misspelt model key", "hidden_sise", 32, typeof(InvalidModelConfigException), "hidden_sise"),
         Model("enum as number", "position_embedding", 1, typeof(InvalidModelConfigException), "position_embedding", "\"learned\""),

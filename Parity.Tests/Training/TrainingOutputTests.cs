@@ -80,6 +80,24 @@ public sealed partial class TrainingOutputTests
     }
 
     [TestMethod]
+    public void MetricsFile_SkipsLineCutByKill()
+    {
+        using var scratch = new ScratchDirectory("metrics-cut");
+        string path = Path.Combine(scratch.Path, "metrics.jsonl");
+        MetricsFile.Append(path, new MetricsRecord { Step = 10, TrainLoss = 3.0 });
+        File.AppendAllText(path, "{\"step\":20,\"train_lo");   // a process killed in the middle of an append
+
+        var afterKill = MetricsFile.Read(path);
+        MetricsFile.Append(path, new MetricsRecord { Step = 20, TrainLoss = 2.5 });
+        var afterResume = MetricsFile.Read(path);
+
+        Assert.HasCount(1, afterKill);
+        Assert.AreEqual(10, afterKill[0].Step);
+        Assert.HasCount(2, afterResume);
+        Assert.AreEqual(2.5, afterResume[1].TrainLoss);
+    }
+
+    [TestMethod]
     public void ProgressBar_RedrawsBelowLogLines()
     {
         var output = new StringWriter();

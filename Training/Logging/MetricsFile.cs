@@ -54,10 +54,33 @@ public static class MetricsFile
     /// <summary>Appends one record as a single line.</summary>
     public static void Append(string path, MetricsRecord record)
     {
-        File.AppendAllText(path, JsonSerializer.Serialize(record) + "\n");
+        // A process killed during an append leaves a last line without its newline; the next record starts on a
+        // line of its own, and Read skips the cut line.
+        string separator = EndsWithPartialLine(path) ? "\n" : "";
+        File.AppendAllText(path, separator + JsonSerializer.Serialize(record) + "\n");
     }
 
-    /// <summary>Reads the records of <paramref name="path"/> ordered by step, keeping the last line of each step.</summary>
+    private static bool EndsWithPartialLine(string path)
+    {
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        using var stream = File.OpenRead(path);
+        if (stream.Length == 0)
+        {
+            return false;
+        }
+
+        stream.Seek(-1, SeekOrigin.End);
+        return stream.ReadByte() != '\n';
+    }
+
+    /// <summary>
+    /// Reads the records of <paramref name="path"/> ordered by step, keeping the last line of each step. A line
+    /// without its closing newline, cut short by a killed process, is skipped wherever it is.
+    /// </summary>
     public static IReadOnlyList<MetricsRecord> Read(string path)
     {
         if (!File.Exists(path))
@@ -66,11 +89,14 @@ public static class MetricsFile
         }
 
         var byStep = new SortedDictionary<long, MetricsRecord>();
-        int lineNumber = 0;
-        foreach (string line in File.ReadLines(path))
+        string text = File.ReadAllText(path);
+        string[] lines = text.Split('\n');
+        for (int index = 0; index < lines.Length; index++)
         {
-            lineNumber++;
-            if (string.IsNullOrWhiteSpace(line))
+            string line = lines[index];
+            int lineNumber = index + 1;
+            bool complete = index < lines.Length - 1;
+            if (string.IsNullOrWhiteSpace(line) || !complete || IsCutLine(line, lines, index))
             {
                 continue;
             }
@@ -88,5 +114,15 @@ public static class MetricsFile
         }
 
         return [.. byStep.Values];
+    }
+
+    /// <summary>
+    /// Whether <paramref name="line"/> is an append cut short: a line that is not a whole JSON object and was
+    /// followed by a new record written after the restart.
+    /// </summary>
+    private static bool IsCutLine(string line, string[] lines, int index)
+    {
+        string trimmed = line.TrimEnd();
+        return !trimmed.EndsWith('}') && index + 1 < lines.Length;
     }
 }

@@ -1,9 +1,10 @@
 using System.Text.Json.Serialization;
+using SimpleTransformer.Inference.Models;
 
 namespace SimpleTransformer.Training.Precision;
 
 /// <summary>The arithmetic of the forward and backward passes during training.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<TrainingPrecision>))]
+[JsonConverter(typeof(JsonEnumNameConverter<TrainingPrecision>))]
 public enum TrainingPrecision
 {
     /// <summary>Everything in fp32.</summary>
