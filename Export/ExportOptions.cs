@@ -1,6 +1,33 @@
 namespace SimpleTransformer.Export;
 
-/// <summary>Optional settings of an ONNX export. The defaults write one self-contained <c>model.onnx</c>.</summary>
+/// <summary>Which operators the exported graph is built from.</summary>
+public enum ExportGraph
+{
+    /// <summary>Standard ONNX operators of opset 17 only; runs on any ONNX runtime.</summary>
+    Standard,
+
+    /// <summary>
+    /// ONNX Runtime's fused <c>com.microsoft</c> operators (<c>MultiHeadAttention</c>,
+    /// <c>RotaryEmbedding</c>, <c>BiasGelu</c>, <c>FastGelu</c>) wherever one computes exactly what the standard
+    /// subgraph computes; standard operators elsewhere. Runs on ONNX Runtime only.
+    /// </summary>
+    Optimized,
+}
+
+/// <summary>The element type of the exported weights and key-value cache.</summary>
+public enum ExportPrecision
+{
+    /// <summary>Everything in float32.</summary>
+    Float32,
+
+    /// <summary>
+    /// Weights, activations between the norms and the key-value cache in float16. LayerNorm, the residual stream, the
+    /// standard graph's mask and softmax, and the logits output stay float32.
+    /// </summary>
+    Float16,
+}
+
+/// <summary>Optional settings of an ONNX export. The defaults write one self-contained fp32 <c>model.onnx</c> of standard operators.</summary>
 public sealed record ExportOptions
 {
     /// <summary>
@@ -16,7 +43,13 @@ public sealed record ExportOptions
     /// </summary>
     public string? TokenizerKind { get; init; }
 
-    /// <summary>Default options: all weights inside <c>model.onnx</c>, no tokenizer metadata.</summary>
+    /// <summary>Standard operators (the default) or ONNX Runtime's fused operators. The graph inputs and outputs are the same for both.</summary>
+    public ExportGraph Graph { get; init; } = ExportGraph.Standard;
+
+    /// <summary>Float32 (the default) or float16 weights and key-value cache.</summary>
+    public ExportPrecision Precision { get; init; } = ExportPrecision.Float32;
+
+    /// <summary>Default options: standard fp32 graph, all weights inside <c>model.onnx</c>, no tokenizer metadata.</summary>
     public static ExportOptions Default { get; } = new();
 
     internal void Validate()
@@ -25,6 +58,16 @@ public sealed record ExportOptions
         {
             throw new ArgumentOutOfRangeException(nameof(ExternalDataThreshold), ExternalDataThreshold,
                 "The external data threshold is a size in bytes and must be 0 or more (0 moves every tensor to model.onnx.data).");
+        }
+
+        if (!Enum.IsDefined(Graph))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Graph), Graph, $"Unknown graph kind; use {nameof(ExportGraph.Standard)} or {nameof(ExportGraph.Optimized)}.");
+        }
+
+        if (!Enum.IsDefined(Precision))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Precision), Precision, $"Unknown precision; use {nameof(ExportPrecision.Float32)} or {nameof(ExportPrecision.Float16)}.");
         }
     }
 }

@@ -11,7 +11,7 @@ var checkpoint = new Argument<DirectoryInfo>("checkpoint-dir")
 };
 var output = new Option<DirectoryInfo>("--output", "-o")
 {
-    Description = $"Directory to write {OnnxExporter.ModelFileName}, {ModelConfig.FileName} and {TokenizerFile.FileName} to; created when missing, existing files are replaced.",
+    Description = $"Directory to write {OnnxExporter.ModelFileName}, {ModelConfig.FileName}, {TokenizerFile.FileName} and {GenAiConfig.FileName} to; created when missing, existing files are replaced.",
     Required = true,
     HelpName = "DIR",
 };
@@ -28,17 +28,39 @@ threshold.Validators.Add(result =>
     }
 });
 
+var graph = new Option<string>("--graph")
+{
+    Description = "Operators of the graph: 'standard' (opset 17 only, any ONNX runtime) or 'optimized' (ONNX Runtime's fused com.microsoft operators). Default: standard.",
+    DefaultValueFactory = _ => "standard",
+    HelpName = "standard|optimized",
+};
+graph.AcceptOnlyFromAmong("standard", "optimized");
+var precision = new Option<string>("--precision")
+{
+    Description = "Element type of the weights and the key-value cache: 'fp32' or 'fp16'. LayerNorm, the residual stream and the logits stay float32. Default: fp32.",
+    DefaultValueFactory = _ => "fp32",
+    HelpName = "fp32|fp16",
+};
+precision.AcceptOnlyFromAmong("fp32", "fp16");
+
 var root = new RootCommand("Exports a SimpleTransformer checkpoint as an ONNX model (opset 17) for generation with ONNX Runtime.")
 {
     checkpoint,
     output,
     threshold,
+    graph,
+    precision,
 };
 root.SetAction(parseResult =>
 {
     string source = parseResult.GetRequiredValue(checkpoint).FullName;
     string destination = parseResult.GetRequiredValue(output).FullName;
-    var options = new ExportOptions { ExternalDataThreshold = parseResult.GetValue(threshold) };
+    var options = new ExportOptions
+    {
+        ExternalDataThreshold = parseResult.GetValue(threshold),
+        Graph = parseResult.GetValue(graph) == "optimized" ? ExportGraph.Optimized : ExportGraph.Standard,
+        Precision = parseResult.GetValue(precision) == "fp16" ? ExportPrecision.Float16 : ExportPrecision.Float32,
+    };
     var stopwatch = Stopwatch.StartNew();
     try
     {
@@ -54,7 +76,7 @@ root.SetAction(parseResult =>
     string modelPath = Path.Combine(destination, OnnxExporter.ModelFileName);
     string dataPath = modelPath + ".data";
     string dataNote = File.Exists(dataPath) ? $", {new FileInfo(dataPath).Length} bytes in {Path.GetFileName(dataPath)}" : "";
-    Console.WriteLine($"wrote {modelPath} ({new FileInfo(modelPath).Length} bytes{dataNote}) in {stopwatch.Elapsed.TotalSeconds:F1} s");
+    Console.WriteLine($"wrote {modelPath} ({options.Graph.ToString().ToLowerInvariant()} graph, {parseResult.GetValue(precision)}, {new FileInfo(modelPath).Length} bytes{dataNote}) in {stopwatch.Elapsed.TotalSeconds:F1} s");
     return 0;
 });
 

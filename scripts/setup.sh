@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the .NET SDK: Debian's python3-onnx, the independent ONNX reference
-# checker that the export tests run. Safe to run again; it installs nothing that is already there.
+# checker that the export tests run, and libonnx-testdata, ONNX's own test models that the schema tests read.
+# Safe to run again; it installs nothing that is already there.
 set -euo pipefail
 
 packages=()
 if ! /usr/bin/python3 -c 'import onnx' >/dev/null 2>&1; then
   packages+=(python3-onnx)
+fi
+if [ ! -d /usr/share/libonnx-testdata/data ]; then
+  packages+=(libonnx-testdata)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then

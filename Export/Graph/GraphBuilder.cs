@@ -10,11 +10,16 @@ namespace SimpleTransformer.Export.Graph;
 /// Assembles one ONNX graph: inputs, outputs, initializers, shared constants and nodes, in the order they
 /// are added so that the same calls always produce the same bytes. Every node gets a unique hierarchical
 /// name such as <c>/layers.3/attn/q_proj/MatMul</c>, and its outputs are named <c>{node}/output_{k}</c>
-/// unless the caller names them. Wiring mistakes (an undefined input, a name used twice) throw at once.
+/// unless the caller names them. An empty input or output name marks an optional operator argument that is left
+/// out. Wiring mistakes (an undefined input, a name used twice) throw at once.
 /// </summary>
 internal sealed class GraphBuilder
 {
+    /// <summary>The operator domain of ONNX Runtime's contrib operators.</summary>
+    public const string MicrosoftDomain = "com.microsoft";
+
     private readonly GraphProto _graph;
+    private readonly List<string> _contribOperators = [];
     private readonly HashSet<string> _nodeNames = new(StringComparer.Ordinal);
     private readonly HashSet<string> _values = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _constants = new(StringComparer.Ordinal);
@@ -26,6 +31,9 @@ internal sealed class GraphBuilder
 
     /// <summary>The graph built so far.</summary>
     public GraphProto Graph => _graph;
+
+    /// <summary>The <c>com.microsoft</c> operator types used so far, in order of first use.</summary>
+    public IReadOnlyList<string> ContribOperators => _contribOperators;
 
     /// <summary>Declares a graph input with a typed, possibly symbolic shape.</summary>
     public string Input(string name, DataType type, params TensorShapeProto.Types.Dimension[] shape)
@@ -53,7 +61,14 @@ internal sealed class GraphBuilder
     public static TensorShapeProto.Types.Dimension Fixed(long size) => new() { DimValue = size };
 
     /// <summary>Adds a float32 initializer holding a copy of <paramref name="data"/> (row-major).</summary>
-    public string Initializer(string name, long[] shape, ReadOnlySpan<float> data)
+    public string Initializer(string name, long[] shape, ReadOnlySpan<float> data) =>
+        Initializer(name, shape, data, DataType.Float);
+
+    /// <summary>
+    /// Adds an initializer of element type <paramref name="type"/> (float32, or float16 rounded to nearest) holding
+    /// <paramref name="data"/> (row-major).
+    /// </summary>
+    public string Initializer(string name, long[] shape, ReadOnlySpan<float> data, DataType type)
     {
         long count = shape.Aggregate(1L, (a, b) => a * b);
         if (count != data.Length)
@@ -63,7 +78,12 @@ internal sealed class GraphBuilder
                 nameof(data));
         }
 
-        return AddInitializer(name, DataType.Float, shape, MemoryMarshal.AsBytes(data));
+        return type switch
+        {
+            DataType.Float => AddInitializer(name, DataType.Float, shape, MemoryMarshal.AsBytes(data)),
+            DataType.Float16 => AddInitializer(name, DataType.Float16, shape, MemoryMarshal.AsBytes(ToHalf(data).AsSpan())),
+            _ => throw new ArgumentOutOfRangeException(nameof(type), type, $"Initializer '{name}': only float32 and float16 weights are supported."),
+        };
     }
 
     /// <summary>An int64 constant of shape [values.Length], shared by every node that uses the same values.</summary>
@@ -79,6 +99,19 @@ internal sealed class GraphBuilder
         Constant($"/constants/float/{value.ToString("R", CultureInfo.InvariantCulture)}", DataType.Float, [],
             MemoryMarshal.AsBytes(new[] { value }.AsSpan()));
 
+    /// <summary>A float16 scalar constant (shape []), shared by every node that uses the same value.</summary>
+    public string Float16(float value) =>
+        Constant($"/constants/float16/{value.ToString("R", CultureInfo.InvariantCulture)}", DataType.Float16, [],
+            MemoryMarshal.AsBytes(new[] { (Half)value }.AsSpan()));
+
+    /// <summary>A scalar constant of element type <paramref name="type"/>, float32 or float16.</summary>
+    public string Scalar(float value, DataType type) => type switch
+    {
+        DataType.Float => Float(value),
+        DataType.Float16 => Float16(value),
+        _ => throw new ArgumentOutOfRangeException(nameof(type), type, "Scalar constants are float32 or float16."),
+    };
+
     /// <summary>Adds a node with one output, named <c>{name}/output_0</c>, and returns that output's name.</summary>
     public string Node(string name, string opType, string[] inputs, params AttributeProto[] attributes) =>
         Node(name, opType, inputs, [name + "/output_0"], attributes)[0];
@@ -88,7 +121,28 @@ internal sealed class GraphBuilder
         Node(name, opType, inputs, [.. Enumerable.Range(0, outputCount).Select(k => $"{name}/output_{k}")], attributes);
 
     /// <summary>Adds a node whose outputs carry the given names (graph outputs such as <c>logits</c>).</summary>
-    public string[] Node(string name, string opType, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    public string[] Node(string name, string opType, string[] inputs, string[] outputs, params AttributeProto[] attributes) =>
+        AddNode("", name, opType, inputs, outputs, attributes);
+
+    /// <summary>
+    /// Adds a node of ONNX Runtime's <c>com.microsoft</c> domain whose outputs carry the given names; an empty
+    /// output name leaves that optional output out.
+    /// </summary>
+    public string[] ContribNode(string name, string opType, string[] inputs, string[] outputs, params AttributeProto[] attributes)
+    {
+        if (!_contribOperators.Contains(opType))
+        {
+            _contribOperators.Add(opType);
+        }
+
+        return AddNode(MicrosoftDomain, name, opType, inputs, outputs, attributes);
+    }
+
+    /// <summary>Adds a <c>com.microsoft</c> node with one output, named <c>{name}/output_0</c>, and returns that output's name.</summary>
+    public string ContribNode(string name, string opType, string[] inputs, params AttributeProto[] attributes) =>
+        ContribNode(name, opType, inputs, [name + "/output_0"], attributes)[0];
+
+    private string[] AddNode(string domain, string name, string opType, string[] inputs, string[] outputs, AttributeProto[] attributes)
     {
         if (!_nodeNames.Add(name))
         {
@@ -97,19 +151,24 @@ internal sealed class GraphBuilder
 
         foreach (string input in inputs)
         {
-            if (!_values.Contains(input))
+            if (input.Length > 0 && !_values.Contains(input))
             {
                 throw new InvalidOperationException(
                     $"Node '{name}' ({opType}) reads '{input}', which no input, initializer or earlier node defines.");
             }
         }
 
-        foreach (string output in outputs)
+        foreach (string output in outputs.Where(o => o.Length > 0))
         {
             Define(output);
         }
 
         var node = new NodeProto { Name = name, OpType = opType };
+        if (domain.Length > 0)
+        {
+            node.Domain = domain;
+        }
+
         node.Input.Add(inputs);
         node.Output.Add(outputs);
         node.Attribute.Add(attributes);
@@ -140,6 +199,17 @@ internal sealed class GraphBuilder
         tensor.Dims.Add(shape);
         _graph.Initializer.Add(tensor);
         return name;
+    }
+
+    private static Half[] ToHalf(ReadOnlySpan<float> data)
+    {
+        var half = new Half[data.Length];
+        for (int i = 0; i < data.Length; i++)
+        {
+            half[i] = (Half)data[i];
+        }
+
+        return half;
     }
 
     private void Define(string value)

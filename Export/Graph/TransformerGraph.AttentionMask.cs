@@ -12,6 +12,13 @@ internal sealed partial class TransformerGraph
     /// <summary>The additive score for a key a query must not see; finite, so a fully masked row stays finite.</summary>
     public const float MaskedScore = -1e9f;
 
+    /// <summary>
+    /// The masked score of a float16 mask (the attention_bias of the optimized float16 graph), where -1e9 would round
+    /// to -infinity. -10000 is MultiHeadAttention's own default mask_filter_value: exp(-10000) is 0 in float32, and a
+    /// float16 score plus -10000 stays finite for scores above -55504.
+    /// </summary>
+    public const float MaskedScoreFloat16 = -10000f;
+
     //   input_ids ── Shape ── Gather(1) ── T ──┐
     //   attention_mask ── Shape ── Gather(1) ── S ──┴── Sub ── P
     //   Range(P, S) ── query index [T] ──┐                          (cache indices P+t)
@@ -19,8 +26,9 @@ internal sealed partial class TransformerGraph
     //   distance >= 0, And distance < W ── Unsqueeze ── [1,1,T,S] ──┐
     //   attention_mask == 1 ── Unsqueeze ── [B,1,1,S] ──────────────┴── And ── Where(0, -1e9) ── mask [B,1,T,S]
     //   ALiBi only: mask - slopes [1,H,1,1] · distance [1,1,T,S] ── mask [B,H,T,S]
+    //   Optimized float16 only: Where(0, -10000), then Cast to float16 for MultiHeadAttention's attention_bias.
     //
-    // Built once and added to the scores of every layer.
+    // Built once, in float32, and added to the scores of every layer.
     private string AttentionMask()
     {
         const string scope = "/attention_mask";
@@ -45,9 +53,14 @@ internal sealed partial class TransformerGraph
         string notPadding = _graph.Node($"{scope}/padding/Equal", "Equal", [AttentionMaskInput, _graph.Int64(1)]);
         notPadding = _graph.Node($"{scope}/padding/Unsqueeze", "Unsqueeze", [notPadding, _graph.Int64s(1, 2)]); // [B,S] -> [B,1,1,S]
         visible = _graph.Node($"{scope}/And", "And", [visible, notPadding]); // [B,1,T,S]
-        string mask = _graph.Node($"{scope}/Where", "Where", [visible, _graph.Float(0f), _graph.Float(MaskedScore)]);
+        bool float16Bias = _fused && WeightType == DataType.Float16;
+        string mask = _graph.Node($"{scope}/Where", "Where", [visible, _graph.Float(0f), _graph.Float(float16Bias ? MaskedScoreFloat16 : MaskedScore)]);
+        if (_config.PositionEmbedding == PositionEmbedding.Alibi)
+        {
+            mask = AddAlibiBias(scope, mask, distance);
+        }
 
-        return _config.PositionEmbedding == PositionEmbedding.Alibi ? AddAlibiBias(scope, mask, distance) : mask;
+        return float16Bias ? ToWeightType(scope, mask) : mask;
     }
 
     //   distance [T,S] ── Cast(float) ── Unsqueeze ── [1,1,T,S] ── Mul(alibi.slopes [1,H,1,1]) ── [1,H,T,S]

@@ -43,9 +43,18 @@ internal static class ExportFixtures
     /// <summary>Variant names as MSTest data rows.</summary>
     public static IEnumerable<object[]> VariantNames => Variants.Keys.Select(name => new object[] { name });
 
-    /// <summary>Variants with a sliding window, as MSTest data rows.</summary>
-    public static IEnumerable<object[]> WindowedVariantNames =>
-        Variants.Where(v => v.Value.SlidingWindow is not null).Select(v => new object[] { v.Key });
+    /// <summary>Every variant with every graph kind, as MSTest data rows (variant, graph).</summary>
+    public static IEnumerable<object[]> VariantGraphs =>
+        Variants.Keys.SelectMany(name => Enum.GetValues<ExportGraph>().Select(graph => new object[] { name, graph }));
+
+    /// <summary>Every variant with every graph kind and precision, as MSTest data rows (variant, graph, precision).</summary>
+    public static IEnumerable<object[]> VariantGraphPrecisions =>
+        Variants.Keys.SelectMany(name => Enum.GetValues<ExportGraph>().SelectMany(graph =>
+            Enum.GetValues<ExportPrecision>().Select(precision => new object[] { name, graph, precision })));
+
+    /// <summary>Variants with a sliding window and every graph kind, as MSTest data rows (variant, graph).</summary>
+    public static IEnumerable<object[]> WindowedVariantGraphs =>
+        VariantGraphs.Where(row => Variants[(string)row[0]].SlidingWindow is not null);
 
     private static ModelConfig Variant(PositionEmbedding position, NormPosition norm, Activation activation, int? window, bool tied) =>
         (Small with
@@ -104,11 +113,18 @@ internal static class ExportFixtures
     /// Writes a checkpoint of <paramref name="config"/> under <paramref name="scratch"/>, exports it to
     /// <c>{scratch}/{name}</c> and returns that model directory.
     /// </summary>
-    public static string Export(ScratchDirectory scratch, ModelConfig config, string name = "model", int seed = 1, long? externalDataThreshold = null)
+    public static string Export(
+        ScratchDirectory scratch,
+        ModelConfig config,
+        string name = "model",
+        int seed = 1,
+        long? externalDataThreshold = null,
+        ExportGraph graph = ExportGraph.Standard,
+        ExportPrecision precision = ExportPrecision.Float32)
     {
         string checkpoint = WriteCheckpoint(Path.Combine(scratch.Path, name + "-checkpoint"), config, seed);
         string model = Path.Combine(scratch.Path, name);
-        OnnxExporter.ExportDirectory(checkpoint, model, new ExportOptions { ExternalDataThreshold = externalDataThreshold });
+        OnnxExporter.ExportDirectory(checkpoint, model, new ExportOptions { ExternalDataThreshold = externalDataThreshold, Graph = graph, Precision = precision });
         return model;
     }
 }

@@ -1,10 +1,11 @@
+using SimpleTransformer.Export;
 using SimpleTransformer.Inference.Models;
 
 namespace SimpleTransformer.Parity.Tests.Export;
 
 /// <summary>
-/// Runs exported models of every variant in ONNX Runtime and checks the properties generation relies on:
-/// output shapes, KV-cache consistency, left padding and the sliding window.
+/// Runs exported models of every variant, as standard and as optimized graph, in ONNX Runtime and checks the
+/// properties generation relies on: output shapes, KV-cache consistency, left padding and the sliding window.
 /// </summary>
 [TestClass]
 public sealed class OnnxExportBehaviorTests
@@ -13,17 +14,17 @@ public sealed class OnnxExportBehaviorTests
 
     public TestContext TestContext { get; set; } = null!;
 
-    public static IEnumerable<object[]> VariantNames => ExportFixtures.VariantNames;
+    public static IEnumerable<object[]> VariantGraphs => ExportFixtures.VariantGraphs;
 
-    public static IEnumerable<object[]> WindowedVariantNames => ExportFixtures.WindowedVariantNames;
+    public static IEnumerable<object[]> WindowedVariantGraphs => ExportFixtures.WindowedVariantGraphs;
 
     [TestMethod]
-    [DynamicData(nameof(VariantNames))]
-    public void Export_Variant_RunsWithExpectedShapes(string variant)
+    [DynamicData(nameof(VariantGraphs))]
+    public void Export_Variant_RunsWithExpectedShapes(string variant, ExportGraph graph)
     {
         var config = ExportFixtures.Variants[variant];
         using var scratch = new ScratchDirectory("shapes");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config, graph: graph));
 
         var result = runner.RunFull([[3, 4, 5, 6, 7], [8, 9, 10, 3, 4]]);
 
@@ -35,12 +36,12 @@ public sealed class OnnxExportBehaviorTests
     }
 
     [TestMethod]
-    [DynamicData(nameof(VariantNames))]
-    public void KvCache_PromptThenSteps_MatchesFullSequence(string variant)
+    [DynamicData(nameof(VariantGraphs))]
+    public void KvCache_PromptThenSteps_MatchesFullSequence(string variant, ExportGraph graph)
     {
         var config = ExportFixtures.Variants[variant];
         using var scratch = new ScratchDirectory("kv-cache");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config, graph: graph));
         long[][] tokens = [[3, 4, 5, 6, 7, 8, 9, 10, 3, 4, 5, 6], [10, 9, 8, 7, 6, 5, 4, 3, 10, 9, 8, 7]];
         int length = tokens[0].Length, promptLength = 4;
 
@@ -60,16 +61,16 @@ public sealed class OnnxExportBehaviorTests
             worst = Math.Max(worst, CompareRows(full, t, step, 0, $"cached step at position {t}"));
         }
 
-        TestContext.WriteLine($"{variant}: max |full - cached| over {length} positions and 2 rows = {worst:E2}");
+        TestContext.WriteLine($"{variant} {graph}: max |full - cached| over {length} positions and 2 rows = {worst:E2}");
     }
 
     [TestMethod]
-    [DynamicData(nameof(VariantNames))]
-    public void LeftPadding_PaddedRow_MatchesUnpaddedPrompt(string variant)
+    [DynamicData(nameof(VariantGraphs))]
+    public void LeftPadding_PaddedRow_MatchesUnpaddedPrompt(string variant, ExportGraph graph)
     {
         var config = ExportFixtures.Variants[variant];
         using var scratch = new ScratchDirectory("left-padding");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config, graph: graph));
         long[] prompt = [5, 6, 7, 8, 9, 10];
         long[] other = [3, 4, 5, 6, 7, 8, 9, 10, 3];
         const int padding = 3;
@@ -89,20 +90,20 @@ public sealed class OnnxExportBehaviorTests
             [[prompt.Length], [other.Length]], batch.Present);
         float stepDifference = MaxAbsDifference(aloneStep.LogitsAt(0, 0), batchStep.LogitsAt(0, 0));
 
-        TestContext.WriteLine($"{variant}: max |padded - alone| last prompt token {promptDifference:E2}, cached step {stepDifference:E2}");
+        TestContext.WriteLine($"{variant} {graph}: max |padded - alone| last prompt token {promptDifference:E2}, cached step {stepDifference:E2}");
         Assert.IsLessThanOrEqualTo(CacheTolerance, promptDifference, "last prompt token of the left-padded row");
         Assert.IsLessThanOrEqualTo(CacheTolerance, stepDifference, "cached step after the left-padded prompt");
     }
 
     [TestMethod]
-    [DynamicData(nameof(WindowedVariantNames))]
-    public void SlidingWindow_TokenOutsideWindow_DoesNotChangeLastLogits(string variant)
+    [DynamicData(nameof(WindowedVariantGraphs))]
+    public void SlidingWindow_TokenOutsideWindow_DoesNotChangeLastLogits(string variant, ExportGraph graph)
     {
         // Two layers with window W reach back 2(W - 1) tokens from the last one.
         var config = ExportFixtures.Variants[variant];
         int window = config.SlidingWindow!.Value;
         using var scratch = new ScratchDirectory("sliding-window");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config, graph: graph));
         long[] tokens = [3, 4, 5, 6, 7, 8, 9, 10, 3, 4, 5, 6, 7, 8, 9, 10];
         int last = tokens.Length - 1;
         int outside = last - config.NumLayers * (window - 1) - 1;
@@ -112,17 +113,19 @@ public sealed class OnnxExportBehaviorTests
         float outsideDifference = MaxAbsDifference(baseline, runner.RunFull([Replace(tokens, outside)]).LogitsAt(0, last));
         float insideDifference = MaxAbsDifference(baseline, runner.RunFull([Replace(tokens, inside)]).LogitsAt(0, last));
 
-        TestContext.WriteLine($"{variant}: change at {outside} (outside) moves last logits by {outsideDifference:E2}, at {inside} (inside) by {insideDifference:E2}");
+        TestContext.WriteLine($"{variant} {graph}: change at {outside} (outside) moves last logits by {outsideDifference:E2}, at {inside} (inside) by {insideDifference:E2}");
         Assert.AreEqual(0f, outsideDifference, $"token {outside} is outside every window that reaches token {last}");
         Assert.IsGreaterThan(1e-3f, insideDifference, $"token {inside} is inside the window of token {last}");
     }
 
     [TestMethod]
-    public void SlidingWindow_OneLayer_MasksDistanceW()
+    [DataRow(ExportGraph.Standard)]
+    [DataRow(ExportGraph.Optimized)]
+    public void SlidingWindow_OneLayer_MasksDistanceW(ExportGraph graph)
     {
         var config = (ExportFixtures.Small with { NumLayers = 1, SlidingWindow = 4 }).Validate();
         using var scratch = new ScratchDirectory("window-edge");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, config, graph: graph));
         long[] tokens = [3, 4, 5, 6, 7, 8, 9, 10, 3, 4];
         int last = tokens.Length - 1;
 
@@ -135,10 +138,12 @@ public sealed class OnnxExportBehaviorTests
     }
 
     [TestMethod]
-    public void NoSlidingWindow_FirstToken_ChangesLastLogits()
+    [DataRow(ExportGraph.Standard)]
+    [DataRow(ExportGraph.Optimized)]
+    public void NoSlidingWindow_FirstToken_ChangesLastLogits(ExportGraph graph)
     {
         using var scratch = new ScratchDirectory("no-window");
-        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, ExportFixtures.Small));
+        using var runner = new OnnxModelRunner(ExportFixtures.Export(scratch, ExportFixtures.Small, graph: graph));
         long[] tokens = [3, 4, 5, 6, 7, 8, 9, 10, 3, 4, 5, 6, 7, 8, 9, 10];
 
         float[] baseline = runner.RunFull([tokens]).LogitsAt(0, tokens.Length - 1);

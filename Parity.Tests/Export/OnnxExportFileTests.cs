@@ -16,13 +16,15 @@ public sealed class OnnxExportFileTests
 
     public static IEnumerable<object[]> VariantNames => ExportFixtures.VariantNames;
 
+    public static IEnumerable<object[]> VariantGraphPrecisions => ExportFixtures.VariantGraphPrecisions;
+
     [TestMethod]
-    public void Export_Directory_HoldsModelConfigAndTokenizer()
+    public void Export_Directory_HoldsAllModelFiles()
     {
         using var scratch = new ScratchDirectory("files");
         string model = ExportFixtures.Export(scratch, ExportFixtures.Small);
 
-        CollectionAssert.AreEquivalent(new[] { "config.json", "model.onnx", "tokenizer.json" },
+        CollectionAssert.AreEquivalent(new[] { "config.json", "genai_config.json", "model.onnx", "tokenizer.json" },
             Directory.GetFiles(model).Select(Path.GetFileName).ToArray());
         Assert.AreEqual(ExportFixtures.Small, ModelConfig.Load(model));
         CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(scratch.Path, "model-checkpoint", "tokenizer.json")),
@@ -132,18 +134,18 @@ public sealed class OnnxExportFileTests
     }
 
     [TestMethod]
-    [DynamicData(nameof(VariantNames))]
-    public void Export_Twice_GivesIdenticalFiles(string variant)
+    [DynamicData(nameof(VariantGraphPrecisions))]
+    public void Export_Twice_GivesIdenticalFiles(string variant, ExportGraph graph, ExportPrecision precision)
     {
         var config = ExportFixtures.Variants[variant];
         using var scratch = new ScratchDirectory("determinism");
         string checkpoint = ExportFixtures.WriteCheckpoint(Path.Combine(scratch.Path, "checkpoint"), config, seed: 7);
-        var options = new ExportOptions { ExternalDataThreshold = 512 };
+        var options = new ExportOptions { ExternalDataThreshold = 512, Graph = graph, Precision = precision };
 
         OnnxExporter.ExportDirectory(checkpoint, Path.Combine(scratch.Path, "first"), options);
         OnnxExporter.ExportDirectory(checkpoint, Path.Combine(scratch.Path, "second"), options);
 
-        foreach (string file in new[] { "model.onnx", "model.onnx.data", "config.json", "tokenizer.json" })
+        foreach (string file in new[] { "model.onnx", "model.onnx.data", "config.json", "tokenizer.json", "genai_config.json" })
         {
             byte[] first = File.ReadAllBytes(Path.Combine(scratch.Path, "first", file));
             byte[] second = File.ReadAllBytes(Path.Combine(scratch.Path, "second", file));
@@ -166,7 +168,7 @@ public sealed class OnnxExportFileTests
         long dataLength = new FileInfo(Path.Combine(external, "model.onnx.data")).Length;
         foreach (var tensor in proto.Graph.Initializer)
         {
-            long bytes = tensor.Dims.Aggregate(1L, (a, b) => a * b) * (tensor.DataType == (int)TensorProto.Types.DataType.Int64 ? 8 : 4);
+            long bytes = tensor.Dims.Aggregate(1L, (a, b) => a * b) * ElementSize(tensor);
             bool moved = tensor.DataLocation == TensorProto.Types.DataLocation.External;
             Assert.AreEqual(bytes >= threshold, moved, $"'{tensor.Name}' ({bytes} bytes) is external exactly when it reaches {threshold} bytes");
             if (moved)
@@ -282,19 +284,16 @@ public sealed class OnnxExportFileTests
     }
 
     [TestMethod]
-    [DynamicData(nameof(VariantNames))]
-    public void OnnxChecker_FullCheck_Passes(string variant)
+    [DynamicData(nameof(VariantGraphPrecisions))]
+    public void OnnxChecker_FullCheck_Passes(string variant, ExportGraph graph, ExportPrecision precision)
     {
         var config = ExportFixtures.Variants[variant];
         using var scratch = new ScratchDirectory("checker");
-        string inline = ExportFixtures.Export(scratch, config, "inline");
-        string external = ExportFixtures.Export(scratch, config, "external", externalDataThreshold: 1024);
+        string inline = ExportFixtures.Export(scratch, config, "inline", graph: graph, precision: precision);
+        string external = ExportFixtures.Export(scratch, config, "external", externalDataThreshold: 1024, graph: graph, precision: precision);
 
-        foreach (string model in new[] { inline, external })
-        {
-            string output = OnnxChecker.Check(Path.Combine(model, "model.onnx"));
-            TestContext.WriteLine($"{variant} {Path.GetFileName(model)}: {output}");
-        }
+        string output = OnnxChecker.Check(Path.Combine(inline, "model.onnx"), Path.Combine(external, "model.onnx"));
+        TestContext.WriteLine($"{variant} {graph} {precision}:{Environment.NewLine}{output}");
     }
 
     [TestMethod]
@@ -309,4 +308,11 @@ public sealed class OnnxExportFileTests
 
         Assert.ThrowsExactly<AssertFailedException>(() => OnnxChecker.Check(path));
     }
+
+    private static long ElementSize(TensorProto tensor) => (TensorProto.Types.DataType)tensor.DataType switch
+    {
+        TensorProto.Types.DataType.Int64 => 8,
+        TensorProto.Types.DataType.Float16 => 2,
+        _ => 4,
+    };
 }
