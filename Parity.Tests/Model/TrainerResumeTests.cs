@@ -50,10 +50,10 @@ public sealed class TrainerResumeTests
         string corpus = WriteCorpus(scratch.Path);
         var log = new List<string>();
 
-        var whole = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "whole"), CorpusPath = corpus, Preset = TinyPreset(10) }, log.Add);
+        var whole = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "whole"), CorpusPath = corpus, Preset = TinyPreset(10), Threads = 1 }, log.Add);
         string interruptedDirectory = Path.Combine(scratch.Path, "interrupted");
-        var first = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, CorpusPath = corpus, Preset = TinyPreset(10), StopAfterStep = 6 }, log.Add);
-        var resumed = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, Resume = true }, log.Add);
+        var first = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, CorpusPath = corpus, Preset = TinyPreset(10), StopAfterStep = 6, Threads = 1 }, log.Add);
+        var resumed = Trainer.Run(new TrainRequest { RunDirectory = interruptedDirectory, Resume = true, Threads = 1 }, log.Add);
 
         CollectionAssert.AreEqual(whole.Losses.Take(6).ToList(), first.Losses.ToList(), "the first 6 steps");
         CollectionAssert.AreEqual(whole.Losses.Skip(6).ToList(), resumed.Losses.ToList(), "steps 7 to 10 after resuming");
