@@ -144,12 +144,20 @@ public sealed class TransformerModel : IDisposable
     /// <exception cref="ArgumentOutOfRangeException">An option is out of range (thrown by this call, before enumeration).</exception>
     /// <exception cref="ArgumentException">The prompt does not fit the context (thrown by this call, before enumeration).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (thrown during enumeration).</exception>
-    public IAsyncEnumerable<string> GenerateStreamingAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<string> GenerateStreamingAsync(string prompt, GenerationOptions? options = null, CancellationToken cancellationToken = default) =>
+        GenerateStreamingAsync(prompt, options, onFinished: null, cancellationToken);
+
+    /// <summary>
+    /// Streams like the public overload and, when the sequence has stopped, passes its result (stop reason and token
+    /// counts) to <paramref name="onFinished"/> before the enumeration ends. A stream that is cancelled, fails or is
+    /// abandoned never calls it.
+    /// </summary>
+    internal IAsyncEnumerable<string> GenerateStreamingAsync(string prompt, GenerationOptions? options, Action<GenerationResult>? onFinished, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         options ??= new GenerationOptions();
         var rows = Prepare([prompt], options);
-        return Stream(rows, options, cancellationToken);
+        return Stream(rows, options, onFinished, cancellationToken);
     }
 
     /// <summary>Releases the ONNX Runtime session.</summary>
@@ -161,7 +169,8 @@ public sealed class TransformerModel : IDisposable
         }
     }
 
-    private async IAsyncEnumerable<string> Stream(SequenceState[] rows, GenerationOptions options, [EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<string> Stream(
+        SequenceState[] rows, GenerationOptions options, Action<GenerationResult>? onFinished, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         using (var loop = new GenerationLoop(_session, Tokenizer.PadId, rows, options.MaxNewTokens))
         {
@@ -177,7 +186,9 @@ public sealed class TransformerModel : IDisposable
                 }
             }
 
-            LogFinished([row.ToResult()], stopwatch.Elapsed);
+            var result = row.ToResult();
+            onFinished?.Invoke(result);
+            LogFinished([result], stopwatch.Elapsed);
         }
     }
 
