@@ -34,6 +34,9 @@ internal sealed class CachedDecoder : IDisposable
     private readonly long[] _maskShape = new long[2];
     private readonly long[] _logitsShape = new long[3];
 
+    // Whether input_ids, position_ids and logits are bound with the shapes of a decoding step ([B, 1] and [B, 1, V]).
+    private bool _stepBound;
+
     /// <summary>Allocates the cache and host buffers for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
     public CachedDecoder(ModelSession model, int batch, int promptLength, int capacity)
     {
@@ -105,7 +108,8 @@ internal sealed class CachedDecoder : IDisposable
 
         // The prefill's logits are [B, T, V]. ONNX Runtime allocates them on the host, and only the last position is copied out.
         _binding.BindOutputToDevice(GraphSignature.Logits, OrtMemoryInfo.DefaultInstance);
-        BindInputs(length);
+        BindTokens(length);
+        BindMask(length);
         _cache.Bind(_binding, length);
         Run(cancellationToken);
 
@@ -138,14 +142,22 @@ internal sealed class CachedDecoder : IDisposable
             _rowMasks[row * capacity + _cache.Length] = 1;
         }
 
-        _binding.ClearBoundInputs();
-        _binding.ClearBoundOutputs();
+        // From the first step on, input_ids, position_ids and logits keep their shapes and their pinned arrays, which are
+        // updated in place, so they are bound once. Each step then rebinds only the mask and the cache views, whose length
+        // grows; binding a name again replaces its earlier binding.
+        if (!_stepBound)
+        {
+            _binding.ClearBoundInputs();
+            _binding.ClearBoundOutputs();
+            _logitsShape[0] = _batch;
+            _logitsShape[1] = 1;
+            _logitsShape[2] = _vocabulary;
+            BindHost(GraphSignature.Logits, _logits, TensorElementType.Float, _logitsShape, sizeof(float), isInput: false);
+            BindTokens(1);
+            _stepBound = true;
+        }
 
-        _logitsShape[0] = _batch;
-        _logitsShape[1] = 1;
-        _logitsShape[2] = _vocabulary;
-        BindHost(GraphSignature.Logits, _logits, TensorElementType.Float, _logitsShape, sizeof(float), isInput: false);
-        BindInputs(1);
+        BindMask(1);
         _cache.Bind(_binding, 1);
         Run(cancellationToken);
         _cache.Advance(1);
@@ -162,7 +174,15 @@ internal sealed class CachedDecoder : IDisposable
         _runOptions.Dispose();
     }
 
-    private void BindInputs(int newTokens)
+    private void BindTokens(int newTokens)
+    {
+        _tokenShape[0] = _batch;
+        _tokenShape[1] = newTokens;
+        BindHost(GraphSignature.InputIds, _inputIds, TensorElementType.Int64, _tokenShape, sizeof(long), isInput: true);
+        BindHost(GraphSignature.PositionIds, _positionIds, TensorElementType.Int64, _tokenShape, sizeof(long), isInput: true);
+    }
+
+    private void BindMask(int newTokens)
     {
         int total = _cache.Length + newTokens;
         int capacity = _cache.Capacity;
@@ -171,12 +191,8 @@ internal sealed class CachedDecoder : IDisposable
             _rowMasks.AsSpan(row * capacity, total).CopyTo(_mask.AsSpan(row * total, total));
         }
 
-        _tokenShape[0] = _batch;
-        _tokenShape[1] = newTokens;
         _maskShape[0] = _batch;
         _maskShape[1] = total;
-        BindHost(GraphSignature.InputIds, _inputIds, TensorElementType.Int64, _tokenShape, sizeof(long), isInput: true);
-        BindHost(GraphSignature.PositionIds, _positionIds, TensorElementType.Int64, _tokenShape, sizeof(long), isInput: true);
         BindHost(GraphSignature.AttentionMask, _mask, TensorElementType.Int64, _maskShape, sizeof(long), isInput: true);
     }
 
