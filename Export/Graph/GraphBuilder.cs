@@ -90,6 +90,10 @@ internal sealed class GraphBuilder
     public string Int64s(params long[] values) =>
         Constant($"/constants/int64/[{string.Join(",", values)}]", DataType.Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()));
 
+    /// <summary>Adds an int64 initializer of shape [values.Length] named <paramref name="name"/>.</summary>
+    public string Int64Initializer(string name, params long[] values) =>
+        AddInitializer(name, DataType.Int64, [values.Length], MemoryMarshal.AsBytes(values.AsSpan()));
+
     /// <summary>An int64 scalar constant (shape []), shared by every node that uses the same value.</summary>
     public string Int64(long value) =>
         Constant($"/constants/int64/{value}", DataType.Int64, [], MemoryMarshal.AsBytes(new[] { value }.AsSpan()));

@@ -20,20 +20,20 @@ internal sealed partial class TransformerGraph
     public const float MaskedScoreFloat16 = -10000f;
 
     //   input_ids ── Shape ── Gather(1) ── T ──┐
-    //   attention_mask ── Shape ── Gather(1) ── S ──┴── Sub ── P
+    //   checked S ─────────────────────────────┴── Sub ── P
     //   Range(P, S) ── query index [T] ──┐                          (cache indices P+t)
     //   Range(0, S) ── key index [S] ────┴── Sub ── distance [T,S]   (query index - key index)
     //   distance >= 0, And distance < W ── Unsqueeze ── [1,1,T,S] ──┐
-    //   attention_mask == 1 ── Unsqueeze ── [B,1,1,S] ──────────────┴── And ── Where(0, -1e9) ── mask [B,1,T,S]
+    //   checked attention_mask == 1 ── Unsqueeze ── [B,1,1,S] ──────────────┴── And ── Where(0, -1e9) ── mask [B,1,T,S]
     //   ALiBi only: mask - slopes [1,H,1,1] · distance [1,1,T,S] ── mask [B,H,T,S]
     //   Optimized float16 only: Where(0, -10000), then Cast to float16 for MultiHeadAttention's attention_bias.
     //
-    // Built once, in float32, and added to the scores of every layer.
-    private string AttentionMask()
+    // Built once, in float32, and added to the scores of every layer. Reads the mask and S after the input checks.
+    private string AttentionMask(CheckedInputs inputs)
     {
         const string scope = "/attention_mask";
         string newLength = DimensionOf($"{scope}/sequence_length", InputIds, 1);
-        string totalLength = DimensionOf($"{scope}/total_sequence_length", AttentionMaskInput, 1);
+        string totalLength = inputs.TotalLength;
         string pastLength = _graph.Node($"{scope}/past_sequence_length/Sub", "Sub", [totalLength, newLength]);
 
         string queryIndex = _graph.Node($"{scope}/query_index/Range", "Range", [pastLength, totalLength, _graph.Int64(1)]);
@@ -50,7 +50,7 @@ internal sealed partial class TransformerGraph
         }
 
         visible = _graph.Node($"{scope}/causal/Unsqueeze", "Unsqueeze", [visible, _graph.Int64s(0, 1)]); // [T,S] -> [1,1,T,S]
-        string notPadding = _graph.Node($"{scope}/padding/Equal", "Equal", [AttentionMaskInput, _graph.Int64(1)]);
+        string notPadding = _graph.Node($"{scope}/padding/Equal", "Equal", [inputs.AttentionMask, _graph.Int64(1)]);
         notPadding = _graph.Node($"{scope}/padding/Unsqueeze", "Unsqueeze", [notPadding, _graph.Int64s(1, 2)]); // [B,S] -> [B,1,1,S]
         visible = _graph.Node($"{scope}/And", "And", [visible, notPadding]); // [B,1,T,S]
         bool float16Bias = _fused && WeightType == DataType.Float16;

@@ -11,7 +11,8 @@ namespace SimpleTransformer.Export.Graph;
 /// <c>rotary.cos_table</c>, [max_position_embeddings, D/2], the <c>cos_cache</c> of RotaryEmbedding.
 /// </param>
 /// <param name="Sin">The sine, in the same form as <paramref name="Cos"/>.</param>
-internal sealed record RotaryInputs(string Cos, string Sin);
+/// <param name="PositionIds">position_ids after the input checks, [B, T]; RotaryEmbedding reads them.</param>
+internal sealed record RotaryInputs(string Cos, string Sin, string PositionIds);
 
 internal sealed partial class TransformerGraph
 {
@@ -21,7 +22,7 @@ internal sealed partial class TransformerGraph
     //   Optimized: the two tables themselves; RotaryEmbedding gathers by position_ids.
     //
     // Built once and shared by every layer; null unless the model uses rotary position embedding.
-    private RotaryInputs? RotaryInputs()
+    private RotaryInputs? RotaryInputs(string positionIds)
     {
         if (_config.PositionEmbedding != PositionEmbedding.Rotary)
         {
@@ -32,12 +33,14 @@ internal sealed partial class TransformerGraph
         long[] shape = [_config.MaxPositions, _config.HeadSize / 2];
         string cos = _graph.Initializer("rotary.cos_table", shape, cosTable, WeightType);
         string sin = _graph.Initializer("rotary.sin_table", shape, sinTable, WeightType);
-        return _fused ? new RotaryInputs(cos, sin) : new RotaryInputs(GatherRotary("/rotary/cos", cos), GatherRotary("/rotary/sin", sin));
+        return _fused
+            ? new RotaryInputs(cos, sin, positionIds)
+            : new RotaryInputs(GatherRotary("/rotary/cos", cos, positionIds), GatherRotary("/rotary/sin", sin, positionIds), positionIds);
     }
 
-    private string GatherRotary(string scope, string table)
+    private string GatherRotary(string scope, string table, string positionIds)
     {
-        string gathered = _graph.Node($"{scope}/Gather", "Gather", [table, PositionIds]); // [B,T,D/2]
+        string gathered = _graph.Node($"{scope}/Gather", "Gather", [table, positionIds]); // [B,T,D/2]
         return _graph.Node($"{scope}/Unsqueeze", "Unsqueeze", [gathered, _graph.Int64s(1)]); // [B,T,D/2] -> [B,1,T,D/2]
     }
 
@@ -68,6 +71,6 @@ internal sealed partial class TransformerGraph
     // head, reading cos_cache[position_ids[b, t]] and sin_cache[position_ids[b, t]]; num_heads splits C into H
     // heads of D = 2 · (D/2 columns of the tables).
     private string FusedRotary(string scope, string x, RotaryInputs rotary) =>
-        _graph.ContribNode($"{scope}/RotaryEmbedding", "RotaryEmbedding", [x, PositionIds, rotary.Cos, rotary.Sin],
+        _graph.ContribNode($"{scope}/RotaryEmbedding", "RotaryEmbedding", [x, rotary.PositionIds, rotary.Cos, rotary.Sin],
             Int("interleaved", 0), Int("num_heads", _config.NumHeads));
 }

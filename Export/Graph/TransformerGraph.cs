@@ -67,8 +67,9 @@ internal sealed partial class TransformerGraph
         model.DeclareInputs();
         model.AddWeights(weights);
 
-        string x = model.Embedding();
-        var attention = new AttentionContext(model.AttentionMask(), model.RotaryInputs());
+        var inputs = model.InputChecks();
+        string x = model.Embedding(inputs.PositionIds);
+        var attention = new AttentionContext(model.AttentionMask(inputs), model.RotaryInputs(inputs.PositionIds));
         string normed = config.NormPosition == NormPosition.Pre ? model.PreNormLayers(x, attention) : model.PostNormLayers(x, attention);
 
         model.Head(normed);
@@ -125,8 +126,9 @@ internal sealed partial class TransformerGraph
     //
     // The position branch exists for learned and sinusoidal embeddings only; rotary and ALiBi act inside
     // attention. Dropout is the identity at inference and has no node. With float16 weights each gathered row is
-    // cast to float32 before the sum, so the residual stream starts in float32.
-    private string Embedding()
+    // cast to float32 before the sum, so the residual stream starts in float32. positionIds is position_ids after
+    // the input checks.
+    private string Embedding(string positionIds)
     {
         string tokens = _graph.Node("/embedding/token/Gather", "Gather", ["token_embedding.weight", InputIds]);
         tokens = ToFloat32("/embedding/token", tokens);
@@ -142,7 +144,7 @@ internal sealed partial class TransformerGraph
             return tokens;
         }
 
-        string positions = _graph.Node("/embedding/position/Gather", "Gather", [table, PositionIds]);
+        string positions = _graph.Node("/embedding/position/Gather", "Gather", [table, positionIds]);
         positions = ToFloat32("/embedding/position", positions);
         return _graph.Node("/embedding/Add", "Add", [tokens, positions]);
     }
