@@ -63,6 +63,22 @@ internal static class Program
                 throw new ArgumentException("--tokenizer applies to new runs only; a resumed run keeps the tokenizer.json of its checkpoint. Remove --tokenizer.");
             }
 
+            if (isResume && (parse.GetValue(maxSteps) is not null || parse.GetValue(preset) is not null))
+            {
+                throw new ArgumentException(
+                    "--max-steps and --preset apply to new runs only; a resumed run keeps the schedule saved in its checkpoint, so that it repeats the uninterrupted run. Remove them, or use --stop-after to end earlier.");
+            }
+
+            if (parse.GetValue(threads) is int threadCount && threadCount < 1)
+            {
+                throw new ArgumentException($"--threads is {threadCount}; pass a positive number of threads, or leave it out to use LibTorch's default.");
+            }
+
+            if (parse.GetValue(stopAfter) is long stopStep && stopStep < 1)
+            {
+                throw new ArgumentException($"--stop-after is {stopStep}; pass a step number of 1 or more.");
+            }
+
             string? corpusPath = parse.GetValue(corpus)?.FullName ?? (isResume ? null : Path.GetFullPath("data/brown-sample.txt"));
             var request = new TrainRequest
             {

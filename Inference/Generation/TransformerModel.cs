@@ -228,11 +228,24 @@ public sealed class TransformerModel : IDisposable
         }
 
         string counted = emptyPrompt ? "counts its start token (1 token)" : $"has {promptTokens} tokens";
-        string fix = maxNewTokens >= context
-            ? $"Set MaxNewTokens to at most {context - promptTokens} so that prompt and new tokens fit."
-            : promptTokens < context
-                ? $"Shorten the prompt to at most {context - maxNewTokens} tokens or set MaxNewTokens to at most {context - promptTokens}."
-                : $"Shorten the prompt to at most {context - maxNewTokens} tokens.";
+        // Suggest only limits that can be met: a prompt that fills the context leaves no room for new tokens.
+        string fix;
+        if (promptTokens >= context && maxNewTokens >= context)
+        {
+            fix = $"Shorten the prompt and lower MaxNewTokens so that together they are at most {context} tokens.";
+        }
+        else if (promptTokens >= context)
+        {
+            fix = $"Shorten the prompt to at most {context - maxNewTokens} tokens.";
+        }
+        else if (maxNewTokens >= context)
+        {
+            fix = $"Set MaxNewTokens to at most {context - promptTokens} so that prompt and new tokens fit.";
+        }
+        else
+        {
+            fix = $"Shorten the prompt to at most {context - maxNewTokens} tokens or set MaxNewTokens to at most {context - promptTokens}.";
+        }
         throw new ArgumentException(
             $"{name} {counted} and MaxNewTokens is {maxNewTokens}, {promptTokens + (long)maxNewTokens} in all, but the model's context " +
             $"(max_position_embeddings) is {context} tokens. {fix}",

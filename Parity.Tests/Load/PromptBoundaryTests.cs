@@ -142,6 +142,17 @@ public sealed class PromptBoundaryTests
     }
 
     [TestMethod]
+    public void PromptAndMaxNewTokensBothBeyondContext_SuggestNoNegativeLimit()
+    {
+        using var model = TransformerModel.Load(InferenceModels.Directory());
+
+        var error = Assert.ThrowsExactly<ArgumentException>(() => model.Generate(new string('a', 100), Greedy with { MaxNewTokens = 100 }));
+
+        StringAssert.Contains(error.Message, $"so that together they are at most {Context} tokens");
+        Assert.IsFalse(error.Message.Contains("at most -", StringComparison.Ordinal), error.Message);
+    }
+
+    [TestMethod]
     public void MaxNewTokensBeyondContextNamesLimit()
     {
         using var model = TransformerModel.Load(InferenceModels.Directory());

@@ -122,7 +122,7 @@ public sealed class SimpleTransformer : nn.Module
         }
         else if (Config.PositionEmbedding == PositionEmbedding.Sinusoidal)
         {
-            var table = get_buffer("sinusoidal_table");
+            var table = get_buffer("sinusoidal_table")!;
             x = x + table.index_select(0, positionIds.flatten()).view(batch, tokens, -1).to(x.dtype); // [B, T, C]
         }
 
@@ -132,8 +132,8 @@ public sealed class SimpleTransformer : nn.Module
         if (Config.PositionEmbedding == PositionEmbedding.Rotary)
         {
             var flat = positionIds.flatten();
-            var cos = get_buffer("rotary_cos").index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
-            var sin = get_buffer("rotary_sin").index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
+            var cos = get_buffer("rotary_cos")!.index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
+            var sin = get_buffer("rotary_sin")!.index_select(0, flat).view(batch, 1, tokens, -1).to(x.dtype); // [B, 1, T, D/2]
             rotary = (cos, sin);
         }
 

@@ -67,6 +67,12 @@ public static class Trainer
     {
         if (request.Threads is int threads)
         {
+            if (threads < 1)
+            {
+                // LibTorch aborts the whole process on a non-positive thread count, so it must not get there.
+                throw new ArgumentOutOfRangeException(nameof(request), threads, $"Threads is {threads}; pass a positive number of threads, or null for LibTorch's default.");
+            }
+
             set_num_threads(threads);
         }
 

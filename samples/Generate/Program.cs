@@ -17,10 +17,9 @@ var prompt = new Option<string>("--prompt", "-p")
     Description = "Text to continue. An empty prompt starts a new text.",
     DefaultValueFactory = _ => "",
 };
-var maxNewTokens = new Option<int>("--max-new-tokens", "-n")
+var maxNewTokens = new Option<int?>("--max-new-tokens", "-n")
 {
-    Description = "The most tokens to generate; prompt plus new tokens must fit the model's context.",
-    DefaultValueFactory = _ => 200,
+    Description = "The most tokens to generate; prompt plus new tokens must fit the model's context. Default: 200, or the room the prompt leaves in the context when that is less.",
 };
 var temperature = new Option<float>("--temperature", "-t")
 {
@@ -96,7 +95,6 @@ root.SetAction(async (parseResult, cancellationToken) =>
     };
     var generationOptions = new GenerationOptions
     {
-        MaxNewTokens = parseResult.GetValue(maxNewTokens),
         Temperature = parseResult.GetValue(temperature),
         TopK = parseResult.GetValue(topK),
         TopP = parseResult.GetValue(topP),
@@ -110,6 +108,7 @@ root.SetAction(async (parseResult, cancellationToken) =>
     try
     {
         using var transformer = TransformerModel.Load(directory, modelOptions);
+        generationOptions = generationOptions with { MaxNewTokens = parseResult.GetValue(maxNewTokens) ?? DefaultMaxNewTokens(transformer, text) };
         var pieces = transformer.GenerateStreamingAsync(text, generationOptions, cancellationToken);
         Console.Write(text);
         await foreach (string piece in pieces)
@@ -135,3 +134,11 @@ root.SetAction(async (parseResult, cancellationToken) =>
 });
 
 return await root.Parse(args).InvokeAsync();
+
+// 200 new tokens, or fewer when the prompt leaves less room in the context; an empty prompt counts its start token.
+static int DefaultMaxNewTokens(TransformerModel model, string prompt)
+{
+    int promptTokens = prompt.Length == 0 ? 1 : model.Tokenizer.Encode(prompt).Length;
+    int room = model.Config.MaxPositions - promptTokens;
+    return room >= 1 ? Math.Min(200, room) : 200;
+}
