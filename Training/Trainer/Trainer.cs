@@ -1,6 +1,7 @@
 // Dimension letters: B batch, T tokens, V vocabulary.
 using System.Diagnostics;
 using System.Globalization;
+using System.Text.Json;
 using SimpleTransformer.Inference;
 using SimpleTransformer.Inference.Models;
 using SimpleTransformer.Inference.Tokenization;
@@ -295,11 +296,11 @@ public static class Trainer
         var c = start.Config;
         log(string.Create(CultureInfo.InvariantCulture,
             $"model: {model.ParameterCount():N0} parameters | {c.NumLayers} layers, hidden {c.HiddenSize}, {c.NumHeads} heads, ffn {c.IntermediateSize}, context {c.MaxPositions}, vocab {c.VocabSize} ({start.Tokenizer.Kind})"));
-        log($"architecture: {c.PositionEmbedding} positions, {c.NormPosition}-norm, {c.Activation}, sliding window {c.SlidingWindow?.ToString(CultureInfo.InvariantCulture) ?? "off"}, tied embeddings {c.TieWordEmbeddings}");
+        log($"architecture: {ConfigName(c.PositionEmbedding)} positions, {ConfigName(c.NormPosition)}-norm, {ConfigName(c.Activation)}, sliding window {c.SlidingWindow?.ToString(CultureInfo.InvariantCulture) ?? "off"}, tied embeddings {(c.TieWordEmbeddings ? "yes" : "no")}");
         log(string.Create(CultureInfo.InvariantCulture,
-            $"data: '{corpus.Path}' | {corpus.Train.Count} training documents ({train.StreamTokens:N0} tokens), {corpus.Validation.Count} validation documents ({validation.StreamTokens:N0} tokens) | mode {options.DataMode}"));
+            $"data: '{corpus.Path}' | {corpus.Train.Count} training documents ({train.StreamTokens:N0} tokens), {corpus.Validation.Count} validation documents ({validation.StreamTokens:N0} tokens) | mode {ConfigName(options.DataMode)}"));
         log(string.Create(CultureInfo.InvariantCulture,
-            $"training: {options.MaxSteps} steps of {options.BatchSize} x {options.SequenceLength} x {options.GradientAccumulationSteps} = {(long)options.BatchSize * options.SequenceLength * options.GradientAccumulationSteps:N0} tokens/step | lr {options.LearningRate:0.0e+00} warmup {options.WarmupSteps} {options.Decay} | {PrecisionText(options.Precision)} | threads {threads ?? get_num_threads()}"));
+            $"training: {options.MaxSteps} {(options.MaxSteps == 1 ? "step" : "steps")} of {options.BatchSize} x {options.SequenceLength} x {options.GradientAccumulationSteps} = {(long)options.BatchSize * options.SequenceLength * options.GradientAccumulationSteps:N0} tokens/step | lr {options.LearningRate:0.0e+00} warmup {options.WarmupSteps} {ConfigName(options.Decay)} | {PrecisionText(options.Precision)} | threads {threads ?? get_num_threads()}"));
         if (start.Directory is not null)
         {
             log($"resuming from '{start.Directory}' at step {start.State.Step}");
@@ -308,4 +309,8 @@ public static class Trainer
 
     private static string PrecisionText(TrainingPrecision precision) =>
         precision == TrainingPrecision.Bf16 ? "bf16 passes, fp32 master weights" : "fp32";
+
+    /// <summary>Returns the name an enum value has in config.json and presets, for example <c>learned</c>.</summary>
+    private static string ConfigName<TEnum>(TEnum value) where TEnum : struct, Enum =>
+        JsonSerializer.Serialize(value).Trim('"');
 }

@@ -128,7 +128,7 @@ root.SetAction(async (parseResult, cancellationToken) =>
     catch (Exception e) when (e is IOException or ArgumentException or InvalidModelException or InvalidModelConfigException
                                   or InvalidTokenizerException or ExecutionProviderUnavailableException)
     {
-        Console.Error.WriteLine($"error: {e.Message}");
+        Console.Error.WriteLine($"error: {Describe(e)}");
         return 1;
     }
 });
@@ -141,4 +141,30 @@ static int DefaultMaxNewTokens(TransformerModel model, string prompt)
     int promptTokens = prompt.Length == 0 ? 1 : model.Tokenizer.Encode(prompt).Length;
     int room = model.Config.MaxPositions - promptTokens;
     return room >= 1 ? Math.Min(200, room) : 200;
+}
+
+// Names the command-line option behind an invalid library setting and keeps the message to one line.
+static string Describe(Exception error)
+{
+    string message = error.Message;
+    if (error is ArgumentException { ParamName: string parameter })
+    {
+        int suffix = message.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        message = suffix >= 0 ? message[..suffix] : message;
+        string? option = parameter switch
+        {
+            "MaxNewTokens" => "--max-new-tokens",
+            "Temperature" => "--temperature",
+            "TopK" => "--top-k",
+            "TopP" => "--top-p",
+            "RepetitionPenalty" => "--repetition-penalty",
+            "IntraOpThreads" => "--threads",
+            "DeviceId" => "--device-id",
+            _ when parameter.StartsWith("StopStrings", StringComparison.Ordinal) => "--stop",
+            _ => null,
+        };
+        message = option is null ? message : $"{option}: {message}";
+    }
+
+    return message.ReplaceLineEndings(" ");
 }
