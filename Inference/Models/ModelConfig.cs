@@ -199,7 +199,7 @@ public sealed record ModelConfig
 
         if (config is null)
         {
-            throw new InvalidModelConfigException($"Invalid model configuration in '{source}': the file holds JSON null.");
+            throw new InvalidModelConfigException($"Invalid model configuration in '{source}': the file contains JSON null instead of an object.");
         }
 
         try

@@ -54,7 +54,7 @@ public static class TensorLayout
         1 + (config.PositionEmbedding == PositionEmbedding.Learned ? 1 : 0) + 16L * config.NumLayers + 2 + (config.TieWordEmbeddings ? 0 : 1);
 
     /// <summary>
-    /// Checks that <paramref name="tensors"/> holds exactly the tensors of <paramref name="config"/> with the
+    /// Checks that <paramref name="tensors"/> contains exactly the tensors of <paramref name="config"/> with the
     /// right shapes, and throws <see cref="InvalidCheckpointException"/> naming every missing, extra or
     /// misshapen tensor otherwise.
     /// </summary>

@@ -3,7 +3,7 @@ using SimpleTransformer.Parity.Tests.Model;
 
 namespace SimpleTransformer.Parity.Tests.Faults;
 
-/// <summary>Out-of-range or conflicting training options are rejected with one error line, before LibTorch sees them.</summary>
+/// <summary>Out-of-range or conflicting training options are rejected with one error line, before they reach LibTorch.</summary>
 [TestClass]
 public sealed class CommandLineOptionTests
 {

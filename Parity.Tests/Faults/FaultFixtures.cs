@@ -5,6 +5,7 @@ using SimpleTransformer.Inference.Models;
 using SimpleTransformer.Inference.Tokenization;
 using SimpleTransformer.Parity.Tests.Export;
 using SimpleTransformer.Parity.Tests.Model;
+using SimpleTransformer.Parity.Tests.TrainingTests;
 using SimpleTransformer.Training;
 using SimpleTransformer.Training.Checkpoints;
 
@@ -14,14 +15,7 @@ namespace SimpleTransformer.Parity.Tests.Faults;
 internal static class FaultFixtures
 {
     /// <summary>A 2-layer model section: C = 32, H = 2, I = 64, context 32, learned positions, no dropout.</summary>
-    public static JsonObject TinyModel() => new()
-    {
-        ["hidden_size"] = 32,
-        ["num_hidden_layers"] = 2,
-        ["num_attention_heads"] = 2,
-        ["intermediate_size"] = 64,
-        ["max_position_embeddings"] = 32,
-    };
+    public static JsonObject TinyModel() => TrainingFixtures.TinyModel();
 
     /// <summary>A training section of 4 × 32 tokens per step that logs every step and checkpoints every step.</summary>
     public static JsonObject TinyTraining(int maxSteps) => new()
@@ -50,13 +44,8 @@ internal static class FaultFixtures
     }
 
     /// <summary>Writes the first 20 documents of the bundled Brown sample, each cut to 1,500 characters.</summary>
-    public static string WriteCorpus(string directory, string name = "corpus.txt")
-    {
-        var documents = Training.Data.Corpus.SplitDocuments(File.ReadAllText(RepositoryFiles.Get("data/brown-sample.txt")));
-        string path = Path.Combine(directory, name);
-        File.WriteAllText(path, string.Join("\n\n", documents.Take(20).Select(d => d[..Math.Min(d.Length, 1500)])));
-        return path;
-    }
+    public static string WriteCorpus(string directory, string name = "corpus.txt") =>
+        TrainingFixtures.WriteCorpus(directory, name, maxDocumentCharacters: 1500);
 
     /// <summary>The training options stored in <see cref="WriteTrainingCheckpoint"/>'s trainer state.</summary>
     public static TrainingOptions CheckpointOptions { get; } = new()

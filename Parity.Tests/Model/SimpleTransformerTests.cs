@@ -67,7 +67,7 @@ public sealed class SimpleTransformerTests
         var config = (ModelTestConfigs.Tiny with { NumLayers = 1, SlidingWindow = 3 }).Validate();
         using var model = TorchModels.Create(config, seed: 4);
         var original = tensor(new long[] { 3, 4, 5, 6, 7, 8 }, [1, 6]);
-        var changedOutside = tensor(new long[] { 9, 9, 5, 6, 7, 8 }, [1, 6]);   // the last query sees keys 3..5 only
+        var changedOutside = tensor(new long[] { 9, 9, 5, 6, 7, 8 }, [1, 6]);   // the last query attends keys 3..5 only
         var changedInside = tensor(new long[] { 3, 4, 5, 9, 7, 8 }, [1, 6]);
 
         var last = model.forward(original)[0, -1];

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using SimpleTransformer.Parity.Tests.Export;
+using SimpleTransformer.Parity.Tests.TrainingTests;
 using SimpleTransformer.Training;
 using SimpleTransformer.Training.Trainer;
 
@@ -35,19 +36,11 @@ public sealed class TrainerResumeTests
             KeepLast = 2,
         });
 
-    private static string WriteCorpus(string directory)
-    {
-        var documents = Training.Data.Corpus.SplitDocuments(File.ReadAllText(RepositoryFiles.Get("data/brown-sample.txt")));
-        string path = Path.Combine(directory, "corpus.txt");
-        File.WriteAllText(path, string.Join("\n\n", documents.Take(20).Select(d => d[..Math.Min(d.Length, 3000)])));
-        return path;
-    }
-
     [TestMethod]
     public void InterruptedAndResumedRun_RepeatsLossesOfUninterruptedRun()
     {
         using var scratch = new ScratchDirectory("resume");
-        string corpus = WriteCorpus(scratch.Path);
+        string corpus = TrainingFixtures.WriteCorpus(scratch.Path);
         var log = new List<string>();
 
         var whole = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "whole"), CorpusPath = corpus, Preset = TinyPreset(10), Threads = 1 }, log.Add);
@@ -67,7 +60,7 @@ public sealed class TrainerResumeTests
     public void Training_ReducesLoss()
     {
         using var scratch = new ScratchDirectory("learns");
-        string corpus = WriteCorpus(scratch.Path);
+        string corpus = TrainingFixtures.WriteCorpus(scratch.Path);
 
         var result = Trainer.Run(new TrainRequest { RunDirectory = Path.Combine(scratch.Path, "run"), CorpusPath = corpus, Preset = TinyPreset(40) }, _ => { });
 
@@ -80,7 +73,7 @@ public sealed class TrainerResumeTests
     public void NewRun_IntoDirectoryWithCheckpoints_IsRejected()
     {
         using var scratch = new ScratchDirectory("existing");
-        string corpus = WriteCorpus(scratch.Path);
+        string corpus = TrainingFixtures.WriteCorpus(scratch.Path);
         string run = Path.Combine(scratch.Path, "run");
         Trainer.Run(new TrainRequest { RunDirectory = run, CorpusPath = corpus, Preset = TinyPreset(4) }, _ => { });
 

@@ -15,7 +15,7 @@ namespace SimpleTransformer.Parity.Tests.Parity;
 /// <para>
 /// Float32 tolerance: 1e-4 absolute on logits of order 1–10. Both runtimes compute in fp32 but sum in different
 /// orders (LibTorch's and ONNX Runtime's GEMM, softmax and fused kernels), which moves results by a few ulps per
-/// operation, about 1e-6 to 1e-5 after a few layers; 1e-4 leaves a margin while a real difference in the
+/// operation, about 1e-6 to 1e-5 after a few layers. So 1e-4 leaves a margin, while a real difference in the
 /// arithmetic (a wrong mask, scale or position) shows as 1e-2 or more.
 /// </para>
 /// <para>

@@ -36,12 +36,15 @@ internal static class TrainingFixtures
         KeepLast = 1,
     };
 
-    /// <summary>Writes the first 20 documents of the bundled Brown sample, each cut to 3,000 characters.</summary>
-    public static string WriteCorpus(string directory)
+    /// <summary>
+    /// Writes the first 20 documents of the bundled Brown sample, each cut to <paramref name="maxDocumentCharacters"/>,
+    /// as <paramref name="name"/> in <paramref name="directory"/>, and returns its path.
+    /// </summary>
+    public static string WriteCorpus(string directory, string name = "corpus.txt", int maxDocumentCharacters = 3000)
     {
         var documents = SimpleTransformer.Training.Data.Corpus.SplitDocuments(File.ReadAllText(RepositoryFiles.Get("data/brown-sample.txt")));
-        string path = Path.Combine(directory, "corpus.txt");
-        File.WriteAllText(path, string.Join("\n\n", documents.Take(20).Select(d => d[..Math.Min(d.Length, 3000)])));
+        string path = Path.Combine(directory, name);
+        File.WriteAllText(path, string.Join("\n\n", documents.Take(20).Select(d => d[..Math.Min(d.Length, maxDocumentCharacters)])));
         return path;
     }
 

@@ -4,7 +4,7 @@ namespace SimpleTransformer.Training.Data;
 
 /// <summary>
 /// Cuts batches from encoded text. The batch for a given step and micro-batch depends only on the seed and
-/// those two numbers, so a resumed run sees exactly the batches an uninterrupted run would.
+/// those two numbers, so a resumed run gets exactly the batches an uninterrupted run would.
 /// </summary>
 public sealed class BatchSampler
 {

@@ -54,8 +54,8 @@ public static class MetricsFile
     /// <summary>Appends one record as a single line.</summary>
     public static void Append(string path, MetricsRecord record)
     {
-        // A process killed during an append leaves a last line without its newline; the next record starts on a
-        // line of its own, and Read skips the cut line.
+        // A process killed during an append leaves a last line without its newline. The next record therefore starts
+        // on a line of its own, and Read skips the cut line.
         string separator = EndsWithPartialLine(path) ? "\n" : "";
         File.AppendAllText(path, separator + JsonSerializer.Serialize(record) + "\n");
     }

@@ -5,9 +5,9 @@ using static TorchSharp.torch;
 namespace SimpleTransformer.Training.Model;
 
 /// <summary>
-/// Gradient checkpointing for one layer, as a custom autograd function: the forward pass runs without
-/// recording a graph and keeps only the layer's input; the backward pass runs the layer again with the same
-/// random state (so dropout masks repeat), back-propagates through that copy, and returns the input's gradient.
+/// Gradient checkpointing for one layer, as a custom autograd function. The forward pass runs without
+/// recording a graph and keeps only the layer's input. The backward pass runs the layer again with the same
+/// random state, so dropout masks repeat, back-propagates through that copy, and returns the input's gradient.
 /// Parameter gradients accumulate during that inner backward pass. The gradients equal those of the plain
 /// layer, while peak memory holds one layer's activations instead of all of them.
 /// </summary>
